@@ -1,0 +1,47 @@
+"""seeknal_spark: a Spark-native feature platform.
+
+Define features once (``FeatureGroup``), materialize them into Delta tables, build point-in-time correct
+training sets, and serve the same values online from a DuckDB file.
+"""
+
+from __future__ import annotations
+
+from seeknal_spark.definitions import (
+    Entity,
+    FeatureStoreFileOutput,
+    Materialization,
+    OfflineMaterialization,
+    OfflineStore,
+    OfflineStoreEnum,
+)
+from seeknal_spark.errors import (
+    DataError,
+    DefinitionError,
+    SchemaError,
+    SeeknalError,
+    StoreError,
+    UnsupportedTableError,
+)
+from seeknal_spark.feature_group import FeatureGroup
+from seeknal_spark.offline.state import SchemaVersion
+from seeknal_spark.offline.writer import WriteResult
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Entity",
+    "FeatureGroup",
+    "FeatureStoreFileOutput",
+    "Materialization",
+    "OfflineMaterialization",
+    "OfflineStore",
+    "OfflineStoreEnum",
+    "SchemaVersion",
+    "WriteResult",
+    "SeeknalError",
+    "DefinitionError",
+    "SchemaError",
+    "DataError",
+    "StoreError",
+    "UnsupportedTableError",
+]

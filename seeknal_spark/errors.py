@@ -1,0 +1,39 @@
+"""Exceptions raised by seeknal_spark.
+
+Every error names the column, key or value at fault and says what to do about it.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "SeeknalError",
+    "DefinitionError",
+    "SchemaError",
+    "DataError",
+    "StoreError",
+    "UnsupportedTableError",
+]
+
+
+class SeeknalError(Exception):
+    """Base class of every error raised by seeknal_spark."""
+
+
+class DefinitionError(SeeknalError, ValueError):
+    """A feature group, entity, lookup or materialization is defined wrongly."""
+
+
+class SchemaError(SeeknalError, TypeError):
+    """A DataFrame's columns or types do not match what the feature group expects."""
+
+
+class DataError(SeeknalError, ValueError):
+    """Rows about to be written break a rule (null keys, duplicates, out-of-range times)."""
+
+
+class StoreError(SeeknalError, RuntimeError):
+    """The offline or online store is missing, unreadable or was changed underneath us."""
+
+
+class UnsupportedTableError(StoreError):
+    """A Delta table uses a feature the portable reader cannot honour."""

@@ -1,0 +1,265 @@
+"""FeatureGroup: a Spark DataFrame of features keyed by an entity and an event time, stored as a Delta table."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence
+
+from seeknal_spark.definitions import WRITE_MODES, Entity, Materialization, OfflineStore, check_name
+from seeknal_spark.errors import DefinitionError, SchemaError, StoreError
+from seeknal_spark.offline import delta_log
+from seeknal_spark.offline.frames import as_utc_timestamp, in_range, require_columns, to_spark
+from seeknal_spark.offline.layout import PARTITION_COL, SEQ_COL, table_uri
+from seeknal_spark.offline.state import GroupState, SchemaVersion
+from seeknal_spark.offline.writer import StagedCheck, WriteRequest, WriteResult, write_native, write_portable
+from seeknal_spark.timeutil import TimeLike, date_to_datetime, to_utc
+
+if TYPE_CHECKING:  # pragma: no cover
+    from pyspark.sql import DataFrame, SparkSession
+
+__all__ = ["FeatureGroup"]
+
+_RESERVED = (PARTITION_COL, SEQ_COL)
+
+
+def _type_name(type_json: Any) -> str:
+    from pyspark.sql.types import _parse_datatype_json_value
+
+    return _parse_datatype_json_value(type_json).simpleString()
+
+
+class FeatureGroup:
+    """Features of one entity, computed by a Spark transformation and stored in the offline store.
+
+    Example:
+        >>> user = Entity(name="user", join_keys=["user_id"])
+        >>> fg = FeatureGroup("user_spend", entity=user,
+        ...                   materialization=Materialization(event_time_col="event_time"))
+        >>> fg.set_dataframe(df).set_features(None).write()          # doctest: +SKIP
+        >>> FeatureGroup("user_spend").get_or_create().features      # doctest: +SKIP
+        ['amount_7d', 'orders_7d']
+    """
+
+    def __init__(self, name: str, entity: Optional[Entity] = None,
+                 materialization: Optional[Materialization] = None, description: Optional[str] = None,
+                 project: str = "default") -> None:
+        self.name = check_name(name, "feature group name")
+        self.project = check_name(project, "project")
+        self.entity = entity
+        self.materialization = materialization
+        self.description = description
+        self._df: Optional["DataFrame"] = None
+        self._features: Optional[List[str]] = None
+        self._state: Optional[GroupState] = None
+        self._checks: Dict[str, StagedCheck] = {}
+
+    # -- definition ------------------------------------------------------------------------------------------
+    @property
+    def store(self) -> OfflineStore:
+        m = self.materialization
+        return m.offline_materialization.resolved_store() if m else OfflineStore()
+
+    @property
+    def table_path(self) -> str:
+        """Location of this group's Delta table."""
+        return table_uri(self.store.root(), self.project, self.name)
+
+    @property
+    def event_time_col(self) -> str:
+        if self.materialization is not None:
+            return self.materialization.event_time_col
+        if self._state is not None:
+            return self._state.event_time_col
+        raise DefinitionError(f"feature group {self.name!r} has no Materialization(event_time_col=...)")
+
+    @property
+    def join_keys(self) -> List[str]:
+        if self.entity is None:
+            raise DefinitionError(f"feature group {self.name!r} has no entity; pass entity=Entity(...) "
+                                  "or call get_or_create() on a group that was written before")
+        return list(self.entity.join_keys)
+
+    def set_dataframe(self, dataframe: Any, spark: Optional["SparkSession"] = None) -> "FeatureGroup":
+        """Set the features' DataFrame (Spark, or pandas which is converted; naive times are UTC)."""
+        self._df = to_spark(dataframe, spark)
+        return self
+
+    def set_features(self, features: Optional[Sequence[str]] = None) -> "FeatureGroup":
+        """Choose the feature columns; None means every column except join keys and the event-time column."""
+        if features is not None:
+            features = [features] if isinstance(features, str) else list(features)
+            if len(set(features)) != len(features):
+                raise DefinitionError(f"set_features lists a feature twice: {features}")
+        self._features = features  # type: ignore[assignment]
+        return self
+
+    def add_check(self, name: str, check: StagedCheck) -> "FeatureGroup":
+        """Run ``check`` on the staged rows of every write before the commit (it raises to reject the write)."""
+        self._checks[name] = check
+        return self
+
+    @property
+    def features(self) -> List[str]:
+        """Feature names: the chosen ones, else those of the DataFrame, else the stored latest schema."""
+        if self._features is not None:
+            return list(self._features)
+        if self._df is not None:
+            skip = set(self.join_keys) | {self.event_time_col}
+            return [c for c in self._df.columns if c not in skip]
+        state = self._load_state()
+        return state.latest.names if state and state.schemas else []
+
+    # -- store metadata --------------------------------------------------------------------------------------
+    def _load_state(self, version: Optional[int] = None) -> Optional[GroupState]:
+        table = delta_log.open_table(self.table_path, version)
+        state = delta_log.read_state(table) if table is not None else None
+        if version is None:
+            self._state = state
+        return state
+
+    def get_or_create(self) -> "FeatureGroup":
+        """Load the stored definition when the table exists (entity, event time, features); else keep this one.
+
+        A group given only its name, project and store is rebuilt entirely from the Delta log.
+        """
+        state = self._load_state()
+        if state is None:
+            if self.entity is None or self.materialization is None:
+                raise StoreError(f"feature group {self.project}/{self.name} does not exist at {self.table_path} "
+                                 "and has no entity/materialization to create it with")
+            return self
+        if self.entity is not None and tuple(self.entity.join_keys) != state.join_keys:
+            raise DefinitionError(f"feature group {self.name!r} is stored with join keys {list(state.join_keys)}, "
+                                  f"not {list(self.entity.join_keys)}")
+        if self.entity is None:
+            self.entity = Entity(state.entity_name, list(state.join_keys), state.entity_description)
+        if self.materialization is None:
+            self.materialization = Materialization(event_time_col=state.event_time_col)
+        if self.description is None:
+            self.description = state.description
+        if self._features is None and self._df is None:
+            self._features = state.latest.names
+        return self
+
+    @property
+    def schema_version(self) -> Optional[int]:
+        """The latest schema version (1 after the first write), or None if never written."""
+        state = self._load_state()
+        return state.schema_version if state else None
+
+    def schema_versions(self) -> List[SchemaVersion]:
+        """Every schema version with its features and their types."""
+        state = self._load_state()
+        return list(state.schemas) if state else []
+
+    def describe_versions(self) -> List[Dict[str, Any]]:
+        """Schema versions as plain dicts: ``{"version": 1, "features": {"amount": "double", ...}}``."""
+        return [{"version": s.version, "features": {n: _type_name(t) for n, t in s.features}}
+                for s in self.schema_versions()]
+
+    @property
+    def offline_watermarks(self) -> List[dt.datetime]:
+        """Sorted UTC dates (as midnight datetimes) that hold data, read from the Delta log."""
+        state = self._load_state()
+        return [date_to_datetime(dt.date.fromisoformat(d)) for d in state.watermarks] if state else []
+
+    @property
+    def delta_version(self) -> Optional[int]:
+        table = delta_log.open_table(self.table_path)
+        return table.version() if table is not None else None
+
+    # -- IO ----------------------------------------------------------------------------------------------------
+    def write(self, feature_start_time: Optional[TimeLike] = None, feature_end_time: Optional[TimeLike] = None,
+              mode: Optional[str] = None, run_id: Optional[str] = None) -> WriteResult:
+        """Write the DataFrame's rows with start <= event time <= end as one Delta commit.
+
+        ``mode="overwrite"`` replaces exactly the stored rows in [start, end] (all rows without bounds);
+        ``mode="append"`` adds. A ``run_id`` makes the write idempotent: a second write with it is skipped.
+        """
+        if self._df is None:
+            raise DefinitionError(f"feature group {self.name!r} has no DataFrame: call set_dataframe(df) first")
+        if self.materialization is None:
+            raise DefinitionError(f"feature group {self.name!r} has no Materialization(event_time_col=...)")
+        mode = mode or self.materialization.offline_materialization.mode
+        if mode not in WRITE_MODES:
+            raise DefinitionError(f"write mode {mode!r} is not one of {WRITE_MODES}")
+        start, end = to_utc(feature_start_time, "feature_start_time"), to_utc(feature_end_time, "feature_end_time")
+        if start is not None and end is not None and start > end:
+            raise DefinitionError(f"empty time range: feature_start_time {start.isoformat()} is after "
+                                  f"feature_end_time {end.isoformat()}")
+        df, keys, ts = self._df, self.join_keys, self.event_time_col
+        require_columns(df, [ts], "event-time column", "set Materialization(event_time_col=...) to an existing column")
+        require_columns(df, keys, f"join keys of entity {self.entity.name!r}")  # type: ignore[union-attr]
+        features = self.features
+        require_columns(df, features, "features")
+        for name in keys + [ts] + features:
+            if name in _RESERVED:
+                raise SchemaError(f"column name {name!r} is reserved by seeknal_spark; rename the column")
+        overlap = set(features) & (set(keys) | {ts})
+        if overlap:
+            raise SchemaError(f"features {sorted(overlap)} are also join keys or the event-time column")
+        before = self._load_state()
+        after = self._next_state(before, df, keys, ts, features)
+        ordered = [f for f, _ in after.all_features()]
+        from pyspark.sql import functions as F
+
+        frame = df.select(*[F.col(k) for k in keys], as_utc_timestamp(df, ts).alias(ts),
+                          *[F.col(f) for f in ordered]).where(in_range(F.col(ts), start, end))
+        req = WriteRequest(uri=self.table_path, df=frame, before=before, after=after, mode=mode, start=start,
+                           end=end, run_id=run_id, checks=dict(self._checks))
+        from seeknal_spark.session import has_delta_jvm
+
+        result = write_native(req) if has_delta_jvm(df.sparkSession) else write_portable(req)
+        self._load_state()
+        return result
+
+    def _next_state(self, before: Optional[GroupState], df: "DataFrame", keys: List[str], ts: str,
+                    features: List[str]) -> GroupState:
+        """The state after this write: checks types against the registered schema, adds a version for new features."""
+        types = {f.name: f.dataType.jsonValue() for f in df.schema.fields}
+        key_types = tuple((k, types[k]) for k in keys)
+        entity = self.entity
+        assert entity is not None
+        if before is None:
+            base = GroupState(project=self.project, name=self.name, entity_name=entity.name,
+                              join_keys=tuple(keys), key_types=key_types, event_time_col=ts,
+                              description=self.description, entity_description=entity.description)
+            return base.with_schema([(f, types[f]) for f in features])
+        if before.join_keys != tuple(keys):
+            raise SchemaError(f"feature group {self.name!r} is stored with join keys {list(before.join_keys)}; "
+                              f"this write uses {keys}")
+        if before.event_time_col != ts:
+            raise SchemaError(f"feature group {self.name!r} is stored with event-time column "
+                              f"{before.event_time_col!r}; this write uses {ts!r}")
+        for key, stored in before.key_types:
+            if types[key] != stored:
+                raise SchemaError(f"join key {key!r} has type {_type_name(types[key])} but is stored as "
+                                  f"{_type_name(stored)}; cast it to {_type_name(stored)}")
+        registered = before.latest.types()
+        for name, stored in registered.items():
+            if name not in types:
+                raise SchemaError(f"feature {name!r} (schema version {before.schema_version}) is missing from the "
+                                  "DataFrame; every registered feature must be written (fill it with nulls if needed)")
+            if types[name] != stored:
+                raise SchemaError(f"feature {name!r} changes type from {_type_name(stored)} to "
+                                  f"{_type_name(types[name])}; changing a feature's type is not allowed: cast it "
+                                  f"back to {_type_name(stored)} or write it under a new name")
+        added = [(f, types[f]) for f in features if f not in registered]
+        return before.with_schema(list(before.latest.features) + added)
+
+    def to_dataframe(self, feature_start_time: Optional[TimeLike] = None,
+                     feature_end_time: Optional[TimeLike] = None, version: Optional[int] = None,
+                     spark: Optional["SparkSession"] = None) -> "DataFrame":
+        """The stored rows (keys, event time, every feature) in [start, end], at a Delta version if given."""
+        from seeknal_spark.offline.reader import read_table
+        from seeknal_spark.session import get_spark
+
+        state = self._load_state(version)
+        if state is None:
+            raise StoreError(f"feature group {self.project}/{self.name} has never been written ({self.table_path})")
+        df = read_table(get_spark(spark), self.table_path, state.event_time_col, version=version,
+                        start=to_utc(feature_start_time), end=to_utc(feature_end_time))
+        return df.drop(PARTITION_COL)
+
+    def __repr__(self) -> str:
+        return f"FeatureGroup(name={self.name!r}, project={self.project!r}, entity={self.entity!r})"

@@ -1,0 +1,174 @@
+"""Reading and committing Delta transactions with delta-rs (no JVM).
+
+This module is the only place that talks to the Delta log. It knows nothing about Spark.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+
+import pyarrow as pa
+from deltalake import DeltaTable, Schema
+from deltalake.exceptions import TableNotFoundError
+from deltalake.transaction import (
+    AddAction,
+    CommitProperties,
+    Transaction,
+    create_table_with_add_actions,
+)
+
+from seeknal_spark.errors import StoreError, UnsupportedTableError
+from seeknal_spark.offline.layout import PARTITION_COL, seq_of_file_name
+from seeknal_spark.offline.state import STATE_KEY, GroupState
+
+__all__ = ["LiveFile", "open_table", "check_portable", "read_state", "live_files", "commit_files",
+           "set_properties", "app_version", "history", "commit_schema_json"]
+
+_UNSUPPORTED_READER_FEATURES = {"deletionVectors", "columnMapping", "v2Checkpoint"}
+
+
+@dataclass(frozen=True)
+class LiveFile:
+    """A data file of a Delta snapshot."""
+
+    uri: str
+    path: str  # relative to the table root, as in the log
+    date: Optional[dt.date]
+    seq: Optional[int]
+    size: int
+    num_records: Optional[int]
+
+
+def open_table(uri: str, version: Optional[int] = None,
+               storage_options: Optional[Dict[str, str]] = None) -> Optional[DeltaTable]:
+    """The Delta table at ``uri`` (at ``version`` when given), or None when no table exists there."""
+    try:
+        table = DeltaTable(uri, storage_options=storage_options)
+    except TableNotFoundError:
+        return None
+    if version is not None:
+        if version > table.version() or version < 0:
+            raise StoreError(f"Delta table {uri} has no version {version} (latest is {table.version()})")
+        table.load_as_version(version)
+    return table
+
+
+def check_portable(table: DeltaTable) -> None:
+    """Raise UnsupportedTableError when the table uses Delta features the portable reader would misread."""
+    protocol = table.protocol()
+    features = set(protocol.reader_features or ())
+    config = table.metadata().configuration or {}
+    if config.get("delta.columnMapping.mode", "none") not in ("none", None):
+        features.add("columnMapping")
+    bad = sorted(features & _UNSUPPORTED_READER_FEATURES)
+    if bad:
+        raise UnsupportedTableError(
+            f"Delta table {table.table_uri} uses {', '.join(bad)}, which the portable (delta-rs) reader cannot "
+            "honour; read it on a Spark session with Delta Lake installed (Databricks, or --packages "
+            "io.delta:delta-spark), or rewrite the table without those features"
+        )
+
+
+def history(table: DeltaTable, limit: Optional[int] = None) -> List[Dict[str, object]]:
+    """Commit infos, newest first."""
+    return list(table.history(limit))
+
+
+def read_state(table: DeltaTable) -> Optional[GroupState]:
+    """The feature-group state as of the table's loaded version."""
+    version = table.version()
+    entries = history(DeltaTable(table.table_uri), None) if version < _latest(table) else history(table, 3)
+    for entry in entries:
+        if int(entry.get("version", -1)) > version:
+            continue
+        if STATE_KEY in entry:
+            return GroupState.from_json(str(entry[STATE_KEY]))
+        if entry.get("userMetadata"):  # written by Spark's Delta writer (native path)
+            try:
+                user = json.loads(str(entry["userMetadata"]))
+            except ValueError:
+                continue
+            if isinstance(user, dict) and STATE_KEY in user:
+                return GroupState.from_json(json.dumps(user[STATE_KEY]))
+    config = table.metadata().configuration or {}
+    if STATE_KEY in config and config[STATE_KEY]:
+        return GroupState.from_json(str(config[STATE_KEY]))
+    return None
+
+
+def _latest(table: DeltaTable) -> int:
+    return DeltaTable(table.table_uri).version()
+
+
+def live_files(table: DeltaTable, start_date: Optional[dt.date] = None,
+               end_date: Optional[dt.date] = None) -> List[LiveFile]:
+    """Data files of the loaded snapshot whose partition date lies in [start_date, end_date] (bounds optional)."""
+    actions = pa.table(table.get_add_actions(flatten=True))
+    paths = actions.column("path").to_pylist()
+    sizes = actions.column("size_bytes").to_pylist()
+    records = actions.column("num_records").to_pylist() if "num_records" in actions.column_names else [None] * len(paths)
+    part_name = f"partition.{PARTITION_COL}"
+    dates = actions.column(part_name).to_pylist() if part_name in actions.column_names else [None] * len(paths)
+    root = table.table_uri.rstrip("/")
+    out = []
+    for path, size, recs, date in zip(paths, sizes, records, dates):
+        if isinstance(date, str):
+            date = dt.date.fromisoformat(date)
+        if date is not None and ((start_date and date < start_date) or (end_date and date > end_date)):
+            continue
+        out.append(LiveFile(uri=f"{root}/{path}", path=path, date=date, seq=seq_of_file_name(path),
+                            size=int(size), num_records=recs))
+    out.sort(key=lambda f: f.path)
+    return out
+
+
+def app_version(uri: str, app_id: str, storage_options: Optional[Dict[str, str]] = None) -> Optional[int]:
+    """The last idempotent-write version recorded for ``app_id`` (Delta ``txn`` action), or None."""
+    table = open_table(uri, storage_options=storage_options)
+    return None if table is None else table.transaction_version(app_id)
+
+
+def commit_files(uri: str, schema_json: str, adds: Sequence[AddAction], *, exists: bool, mode: str,
+                 partition_filters: Optional[List[Tuple[str, str, object]]], metadata: Mapping[str, str],
+                 app_txn: Optional[Tuple[str, int]] = None,
+                 storage_options: Optional[Dict[str, str]] = None) -> int:
+    """Commit ``adds`` as one Delta transaction; returns the new table version.
+
+    ``mode="overwrite"`` removes the live files matched by ``partition_filters`` (all files when None) in the same
+    commit. A schema that differs from the table's is written into that commit too.
+    """
+    schema = Schema.from_json(schema_json)
+    props = CommitProperties(
+        custom_metadata=dict(metadata),
+        app_transactions=[Transaction(app_txn[0], app_txn[1])] if app_txn else None,
+    )
+    if not exists:
+        create_table_with_add_actions(uri, schema, list(adds), mode="error", partition_by=[PARTITION_COL],
+                                      storage_options=storage_options, commit_properties=props)
+    else:
+        table = DeltaTable(uri, storage_options=storage_options)
+        table.create_write_transaction(list(adds), mode, schema, partition_by=[PARTITION_COL],
+                                       partition_filters=partition_filters, commit_properties=props)
+    return DeltaTable(uri, storage_options=storage_options).version()
+
+
+def set_properties(uri: str, state: GroupState, storage_options: Optional[Dict[str, str]] = None) -> None:
+    """Mirror ``state`` into the ``seeknal.*`` table properties (a metadata-only commit)."""
+    table = DeltaTable(uri, storage_options=storage_options)
+    current = table.metadata().configuration or {}
+    wanted = state.table_properties()
+    if all(current.get(k) == v for k, v in wanted.items()):
+        return
+    table.alter.set_table_properties(
+        wanted, raise_if_not_exists=False,
+        commit_properties=CommitProperties(custom_metadata={"seeknal.operation": "properties"}),
+    )
+
+
+def commit_schema_json(fields: Sequence[Tuple[str, object]]) -> str:
+    """Delta schemaString for ordered (name, Spark ``DataType.jsonValue()``) columns; all nullable."""
+    return json.dumps({"type": "struct", "fields": [
+        {"name": name, "type": type_json, "nullable": True, "metadata": {}} for name, type_json in fields]})

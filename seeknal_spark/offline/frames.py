@@ -1,0 +1,91 @@
+"""Column expressions and DataFrame checks shared by the offline writer and reader (Spark, DataFrame API only)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING, List, Optional, Sequence
+
+from seeknal_spark.errors import SchemaError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from pyspark.sql import Column, DataFrame, SparkSession
+
+__all__ = ["utc_micros", "utc_date", "as_utc_timestamp", "in_range", "require_columns", "to_spark"]
+
+_MICROS_PER_DAY = 86_400_000_000
+
+
+def utc_micros(col: "Column") -> "Column":
+    """Microseconds since the epoch of a timestamp column (independent of the session time zone)."""
+    from pyspark.sql import functions as F
+
+    return F.unix_micros(col)
+
+
+def utc_date(col: "Column") -> "Column":
+    """The UTC calendar date of a timestamp column, whatever ``spark.sql.session.timeZone`` is."""
+    from pyspark.sql import functions as F
+
+    return F.date_from_unix_date(F.floor(F.unix_micros(col) / F.lit(_MICROS_PER_DAY)).cast("int"))
+
+
+def as_utc_timestamp(df: "DataFrame", column: str) -> "Column":
+    """The event-time column as a TIMESTAMP: dates become midnight UTC; other types are refused."""
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import DateType, TimestampType
+
+    data_type = df.schema[column].dataType
+    if isinstance(data_type, TimestampType):
+        return F.col(column)
+    if isinstance(data_type, DateType):
+        return F.timestamp_micros(F.unix_date(F.col(column)).cast("long") * F.lit(_MICROS_PER_DAY))
+    raise SchemaError(
+        f"event-time column {column!r} has type {data_type.simpleString()}; it must be a timestamp or a date "
+        f"(cast it, e.g. F.to_timestamp(F.col({column!r})))"
+    )
+
+
+def in_range(col: "Column", start: Optional[dt.datetime], end: Optional[dt.datetime]) -> "Column":
+    """``start <= col <= end`` on a timestamp column, compared as UTC microseconds (bounds optional)."""
+    from pyspark.sql import functions as F
+
+    from seeknal_spark.timeutil import to_micros
+
+    cond = F.lit(True)
+    if start is not None:
+        cond = cond & (utc_micros(col) >= F.lit(to_micros(start)))
+    if end is not None:
+        cond = cond & (utc_micros(col) <= F.lit(to_micros(end)))
+    return cond
+
+
+def require_columns(df: "DataFrame", columns: Sequence[str], what: str, hint: str = "") -> None:
+    """Raise SchemaError naming every column of ``columns`` that ``df`` lacks."""
+    present = set(df.columns)
+    missing: List[str] = [c for c in columns if c not in present]
+    if missing:
+        raise SchemaError(
+            f"{what} {missing} not found in the DataFrame (columns: {df.columns}){'; ' + hint if hint else ''}"
+        )
+
+
+def to_spark(data: object, spark: Optional["SparkSession"] = None) -> "DataFrame":
+    """A Spark DataFrame from a Spark or pandas DataFrame; naive pandas datetimes are taken as UTC."""
+    from pyspark.sql import DataFrame as ClassicFrame
+
+    if isinstance(data, ClassicFrame) or type(data).__name__ == "DataFrame" and hasattr(data, "sparkSession"):
+        return data  # type: ignore[return-value]
+    import pandas as pd
+
+    if isinstance(data, pd.DataFrame):
+        from seeknal_spark.session import get_spark
+
+        frame = data.copy()
+        for name in frame.columns:
+            series = frame[name]
+            if pd.api.types.is_datetime64_any_dtype(series):
+                if getattr(series.dt, "tz", None) is None:
+                    series = series.dt.tz_localize("UTC")
+                frame[name] = series.dt.tz_convert("UTC")
+        return get_spark(spark).createDataFrame(frame)
+    raise SchemaError(f"expected a Spark or pandas DataFrame, got {type(data).__name__}")

@@ -1,0 +1,41 @@
+"""Where things live inside the offline store, and how data files are named.
+
+A group's table is ``<store root>/<project>/<group name>``. Data files are
+``_event_date=YYYY-MM-DD/s<seq>-<spark file name>``: ``seq`` is the write sequence number of the write that
+produced the rows (Delta version of that write's commit, as planned), used to break ties between rows with the
+same keys and event time: the later write wins.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Optional
+
+from seeknal_spark.definitions import check_name
+
+__all__ = ["PARTITION_COL", "SEQ_COL", "STAGING_DIR", "table_uri", "data_file_name", "seq_of_file_name",
+           "SEQ_FILE_PATTERN"]
+
+PARTITION_COL = "_event_date"
+SEQ_COL = "_seq"
+STAGING_DIR = "_staging"
+SEQ_FILE_PATTERN = r"^s(\d+)-"
+_SEQ_RE = re.compile(SEQ_FILE_PATTERN)
+
+
+def table_uri(store_root: str, project: str, name: str) -> str:
+    """The Delta table location of a feature group. Names are checked so they cannot leave the store."""
+    check_name(project, "project")
+    check_name(name, "feature group name")
+    return f"{store_root.rstrip('/')}/{project}/{name}"
+
+
+def data_file_name(seq: int, spark_file_name: str) -> str:
+    """Final name of a data file written by write number ``seq``."""
+    return f"s{seq:012d}-{spark_file_name}"
+
+
+def seq_of_file_name(file_name: str) -> Optional[int]:
+    """The write sequence number encoded in a data file's name (None for files written by other engines)."""
+    match = _SEQ_RE.match(file_name.rsplit("/", 1)[-1])
+    return int(match.group(1)) if match else None

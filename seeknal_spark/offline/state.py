@@ -1,0 +1,158 @@
+"""A feature group's definition and history as kept in the Delta log.
+
+Every data commit carries the whole state (definition, schema versions, watermarks) in its commit metadata under
+``seeknal.state``, so the newest commit describes the table; the table properties ``seeknal.*`` mirror it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass, field, replace
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+__all__ = ["SchemaVersion", "GroupState", "STATE_KEY", "WRITE_KEY"]
+
+STATE_KEY = "seeknal.state"
+WRITE_KEY = "seeknal.write"
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class SchemaVersion:
+    """One version of a feature group's feature schema: ordered (feature name, type) pairs.
+
+    A type is Spark's ``DataType.jsonValue()`` (the Delta schema type): ``"double"``, ``"long"``, or a dict for
+    complex types.
+    """
+
+    version: int
+    features: Tuple[Tuple[str, Any], ...]
+
+    @property
+    def names(self) -> List[str]:
+        return [name for name, _ in self.features]
+
+    def types(self) -> Dict[str, Any]:
+        """Feature name -> Spark/Delta type (e.g. ``"double"``, ``"long"``)."""
+        return dict(self.features)
+
+
+@dataclass(frozen=True)
+class GroupState:
+    """Everything the log says about a feature group."""
+
+    project: str
+    name: str
+    entity_name: str
+    join_keys: Tuple[str, ...]
+    key_types: Tuple[Tuple[str, Any], ...]
+    event_time_col: str
+    description: Optional[str] = None
+    entity_description: Optional[str] = None
+    schemas: Tuple[SchemaVersion, ...] = ()
+    watermarks: Tuple[str, ...] = ()  # ISO dates with data, sorted
+
+    @property
+    def schema_version(self) -> int:
+        return self.schemas[-1].version if self.schemas else 0
+
+    @property
+    def latest(self) -> SchemaVersion:
+        return self.schemas[-1]
+
+    def schema(self, version: Optional[int] = None) -> SchemaVersion:
+        if version is None:
+            return self.latest
+        for schema in self.schemas:
+            if schema.version == version:
+                return schema
+        known = [s.version for s in self.schemas]
+        raise KeyError(f"schema version {version} does not exist for {self.project}/{self.name}; versions: {known}")
+
+    def all_features(self) -> List[Tuple[str, Any]]:
+        """Every feature ever registered (the latest version holds them all: features are only added)."""
+        return list(self.latest.features) if self.schemas else []
+
+    def with_schema(self, features: Sequence[Tuple[str, Any]]) -> "GroupState":
+        """This state with ``features`` registered: unchanged if they equal the latest version, else a new one."""
+        features = tuple((n, t) for n, t in features)
+        if self.schemas and self.latest.features == features:
+            return self
+        return replace(self, schemas=self.schemas + (SchemaVersion(self.schema_version + 1, features),))
+
+    def with_watermarks(self, removed: Sequence[dt.date], added: Sequence[dt.date]) -> "GroupState":
+        marks = set(self.watermarks) - {d.isoformat() for d in removed}
+        marks |= {d.isoformat() for d in added}
+        return replace(self, watermarks=tuple(sorted(marks)))
+
+    # -- serialisation ---------------------------------------------------------------------------------------
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), separators=(",", ":"), sort_keys=True)
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {
+            "format": FORMAT_VERSION,
+            "project": self.project,
+            "name": self.name,
+            "description": self.description,
+            "entity": {"name": self.entity_name, "join_keys": list(self.join_keys),
+                       "description": self.entity_description},
+            "key_types": [list(kt) for kt in self.key_types],
+            "event_time_col": self.event_time_col,
+            "schemas": [{"version": s.version, "features": [list(f) for f in s.features]} for s in self.schemas],
+            "watermarks": list(self.watermarks),
+        }
+
+    @classmethod
+    def from_json(cls, text: str) -> "GroupState":
+        data = json.loads(text)
+        return cls(
+            project=data["project"],
+            name=data["name"],
+            description=data.get("description"),
+            entity_name=data["entity"]["name"],
+            join_keys=tuple(data["entity"]["join_keys"]),
+            entity_description=data["entity"].get("description"),
+            key_types=tuple(tuple(kt) for kt in data["key_types"]),  # type: ignore[misc]
+            event_time_col=data["event_time_col"],
+            schemas=tuple(SchemaVersion(s["version"], tuple(tuple(f) for f in s["features"]))  # type: ignore[misc]
+                          for s in data["schemas"]),
+            watermarks=tuple(data.get("watermarks", ())),
+        )
+
+    def table_properties(self) -> Dict[str, str]:
+        """The ``seeknal.*`` Delta table properties mirroring this state (values are strings)."""
+        return {
+            "seeknal.project": self.project,
+            "seeknal.name": self.name,
+            "seeknal.description": self.description or "",
+            "seeknal.entity": self.entity_name,
+            "seeknal.join_keys": json.dumps(list(self.join_keys)),
+            "seeknal.event_time_col": self.event_time_col,
+            "seeknal.features": json.dumps(dict(self.all_features())),
+            "seeknal.schema_version": str(self.schema_version),
+            "seeknal.watermarks": json.dumps(list(self.watermarks)),
+            STATE_KEY: self.to_json(),
+        }
+
+
+@dataclass(frozen=True)
+class WriteInfo:
+    """What one write did, recorded in its commit metadata under ``seeknal.write``."""
+
+    mode: str
+    start: Optional[str]
+    end: Optional[str]
+    rows: int
+    schema_version: int
+    seq: int
+    partitions_written: Tuple[str, ...] = ()
+    run_id: Optional[str] = None
+    extra: Dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        data = {"mode": self.mode, "start": self.start, "end": self.end, "rows": self.rows,
+                "schema_version": self.schema_version, "seq": self.seq,
+                "partitions_written": list(self.partitions_written), "run_id": self.run_id, **self.extra}
+        return json.dumps(data, separators=(",", ":"), sort_keys=True, default=str)

@@ -1,0 +1,54 @@
+"""Time helpers shared by every layer. Naive datetimes are UTC; nothing depends on a session time zone."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Optional, Union
+
+from seeknal_spark.errors import DefinitionError
+
+__all__ = ["TimeLike", "to_utc", "to_micros", "from_micros", "utc_date", "date_to_datetime"]
+
+TimeLike = Union[dt.datetime, dt.date, str]
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+
+
+def to_utc(value: Optional[TimeLike], what: str = "time") -> Optional[dt.datetime]:
+    """Convert a datetime, date or ISO-8601 string to an aware UTC datetime (naive means UTC)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            value = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError as exc:
+            raise DefinitionError(f"{what} {value!r} is not an ISO-8601 date or datetime") from exc
+    if hasattr(value, "to_pydatetime"):  # pandas.Timestamp
+        value = value.to_pydatetime()
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.timezone.utc)
+        return value.astimezone(dt.timezone.utc)
+    if isinstance(value, dt.date):
+        return date_to_datetime(value)
+    raise DefinitionError(f"{what} {value!r} is not a datetime, date or ISO-8601 string")
+
+
+def date_to_datetime(value: dt.date) -> dt.datetime:
+    """Midnight UTC of a date."""
+    return dt.datetime(value.year, value.month, value.day, tzinfo=dt.timezone.utc)
+
+
+def to_micros(value: dt.datetime) -> int:
+    """Microseconds since the Unix epoch of an aware datetime (exact integer arithmetic)."""
+    delta = value - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def from_micros(micros: int) -> dt.datetime:
+    """Aware UTC datetime from microseconds since the epoch."""
+    return _EPOCH + dt.timedelta(microseconds=micros)
+
+
+def utc_date(value: dt.datetime) -> dt.date:
+    """The UTC calendar date of an aware datetime."""
+    return value.astimezone(dt.timezone.utc).date()
