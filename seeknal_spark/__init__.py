@@ -25,12 +25,16 @@ from seeknal_spark.errors import (
 from seeknal_spark.feature_group import FeatureGroup
 from seeknal_spark.offline.state import SchemaVersion
 from seeknal_spark.offline.writer import WriteResult
+from seeknal_spark.transform import FeatureTransform, feature_transform, load_reference
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Entity",
     "FeatureGroup",
+    "FeatureTransform",
+    "feature_transform",
+    "load_reference",
     "FeatureStoreFileOutput",
     "Materialization",
     "OfflineMaterialization",

@@ -51,11 +51,17 @@ def connect_spark(spark, connect_port):
 
 
 @pytest.fixture(params=["classic", "connect"])
-def any_spark(request, spark):
-    """Run a test on both a classic session and a Spark Connect session."""
+def any_spark(request, spark, monkeypatch):
+    """Run a test on both a classic session and a Spark Connect session.
+
+    ``pyspark.sql.functions`` builds Connect columns only when ``SPARK_CONNECT_MODE_ENABLED`` is set (as it is in
+    a real Connect client process); the Connect variant sets it for the duration of the test.
+    """
     if request.param == "classic":
         return spark
-    return request.getfixturevalue("connect_spark")
+    session = request.getfixturevalue("connect_spark")
+    monkeypatch.setenv("SPARK_CONNECT_MODE_ENABLED", "1")
+    return session
 
 
 @pytest.fixture

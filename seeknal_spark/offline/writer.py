@@ -184,12 +184,16 @@ def write_portable(req: WriteRequest) -> WriteResult:
         new = req.df.withColumn(PARTITION_COL, utc_date(F.col(ts))).withColumn(SEQ_COL, F.lit(seq).cast("long"))
         kept = _kept_rows(req, version_before) if exists else None
         out = new if kept is None else new.unionByName(kept)
-        (out.write.mode("errorifexists")
+        (out.write.mode("error")
          .option("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
          .option("compression", "snappy")
          .partitionBy(PARTITION_COL, SEQ_COL)
          .parquet(_spark_path(req.uri, staging_rel)))
-        staged_all = req.df.sparkSession.read.parquet(_spark_path(req.uri, staging_rel))
+        from pyspark.sql.types import DateType, LongType, StructField, StructType
+
+        staged_schema = StructType(req.df.schema.fields + [StructField(PARTITION_COL, DateType()),
+                                                           StructField(SEQ_COL, LongType())])
+        staged_all = req.df.sparkSession.read.schema(staged_schema).parquet(_spark_path(req.uri, staging_rel))
         staged = staged_all.where(F.col(SEQ_COL) == F.lit(seq)).select(*req.df.columns)
         _check_keys(staged, keys, ts)
         check_results: Dict[str, object] = {}
