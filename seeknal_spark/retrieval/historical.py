@@ -1,0 +1,228 @@
+"""Point-in-time correct training sets: HistoricalFeatures and its spine wrapper."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple, Union
+
+from seeknal_spark.errors import DataError, DefinitionError, SchemaError
+from seeknal_spark.retrieval.asof import FeatureSide, asof_pass, qcol
+from seeknal_spark.retrieval.lookup import FeatureLookup, FillNull, ResolvedLookup, apply_fill_nulls
+from seeknal_spark.timeutil import TimeLike, from_micros, to_utc
+
+if TYPE_CHECKING:  # pragma: no cover
+    from pyspark.sql import Column, DataFrame, SparkSession
+    from pyspark.sql.types import DataType
+
+__all__ = ["HistoricalFeatures", "HistoricalFeaturesWithSpine", "spine_micros"]
+
+_SPINE_T = "__sk_spine_t"
+_MICROS_PER_DAY = 86_400_000_000
+_NO_ROWS = dt.datetime(1, 1, 1, tzinfo=dt.timezone.utc)  # read bound that prunes every partition
+
+
+def spine_micros(df: "DataFrame", date_col: str) -> "Column":
+    """Microseconds since the epoch of the spine's ``date_col``, independent of the session time zone.
+
+    A TIMESTAMP is an instant; a DATE is midnight UTC of that day (features stamped later that day are not
+    visible, which keeps same-day information out of a label dated by day); a TIMESTAMP_NTZ is read as UTC
+    wall time, like naive datetimes everywhere in seeknal_spark.
+    """
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import DateType, TimestampNTZType, TimestampType
+
+    data_type = df.schema[date_col].dataType
+    col = qcol(date_col)
+    if isinstance(data_type, TimestampType):
+        return F.unix_micros(col)
+    if isinstance(data_type, DateType):
+        return F.unix_date(col).cast("long") * F.lit(_MICROS_PER_DAY)
+    if isinstance(data_type, TimestampNTZType):
+        epoch = F.lit("1970-01-01 00:00:00").cast("timestamp_ntz")
+        return F.timestamp_diff("MICROSECOND", epoch, col)
+    raise SchemaError(f"spine column {date_col!r} has type {data_type.simpleString()}; date_col must be a "
+                      f"timestamp or a date (cast it, e.g. F.to_timestamp(F.col({date_col!r})))")
+
+
+def _key_type(spine_type: "DataType", stored: Sequence[Tuple[str, "DataType"]], key: str) -> "DataType":
+    """The type keys are compared in: the stored type; numeric spine keys are cast to it, others must match."""
+    from pyspark.sql.types import NumericType
+
+    target = stored[0][1]
+    for name, data_type in list(stored) + [("the spine", spine_type)]:
+        same = data_type.simpleString() == target.simpleString()
+        if not same and not (isinstance(data_type, NumericType) and isinstance(target, NumericType)):
+            raise SchemaError(f"join key {key!r} is {data_type.simpleString()} in {name} but "
+                              f"{target.simpleString()} in {stored[0][0]}; cast it to {target.simpleString()}")
+    return target
+
+
+class HistoricalFeatures:
+    """Features of one or more feature groups, point-in-time correct, as a Spark DataFrame.
+
+    Args:
+        lookups: the FeatureLookups to fetch (groups may have different entities).
+        fill_nulls: FillNull rules applied, in order, to feature columns that end up null.
+
+    Example:
+        >>> hist = HistoricalFeatures(lookups=[FeatureLookup(source=user_spend, ttl=dt.timedelta(days=30))],
+        ...                           fill_nulls=[FillNull(0.0, "double")])                 # doctest: +SKIP
+        >>> train = hist.using_spine(labels, date_col="label_time",
+        ...                          keep_cols=["label"]).to_dataframe_with_spine()       # doctest: +SKIP
+    """
+
+    def __init__(self, lookups: Sequence[FeatureLookup], fill_nulls: Optional[Sequence[FillNull]] = None) -> None:
+        lookups = [lookups] if isinstance(lookups, FeatureLookup) else list(lookups)
+        if not lookups:
+            raise DefinitionError("HistoricalFeatures needs at least one FeatureLookup")
+        for lookup in lookups:
+            if not isinstance(lookup, FeatureLookup):
+                raise DefinitionError(f"HistoricalFeatures(lookups=...) takes FeatureLookup objects, got "
+                                      f"{type(lookup).__name__}")
+        fills = list(fill_nulls or [])
+        for fill in fills:
+            if not isinstance(fill, FillNull):
+                raise DefinitionError(f"HistoricalFeatures(fill_nulls=...) takes FillNull objects, got "
+                                      f"{type(fill).__name__}")
+        self.lookups: List[FeatureLookup] = lookups
+        self.fill_nulls: List[FillNull] = fills
+
+    def resolve(self) -> List[ResolvedLookup]:
+        """Every lookup checked against its group's Delta log; output names must not collide."""
+        resolved = [lookup.resolve() for lookup in self.lookups]
+        seen: Dict[str, str] = {}
+        for r in resolved:
+            for out in r.output_names:
+                if out in seen:
+                    raise DefinitionError(f"output column {out!r} comes from both {seen[out]!r} and {r.name!r}; "
+                                          "give one lookup a prefix= or rename={...}")
+                seen[out] = r.name
+        return resolved
+
+    def using_spine(self, spine: Any, date_col: str, keep_cols: Optional[Union[str, Sequence[str]]] = None,
+                    spark: Optional["SparkSession"] = None) -> "HistoricalFeaturesWithSpine":
+        """Fetch features for the rows of ``spine`` (Spark or pandas) as of each row's ``date_col``."""
+        return HistoricalFeaturesWithSpine(self, spine, date_col, keep_cols, spark)
+
+    def to_dataframe(self, feature_start_time: Optional[TimeLike] = None,
+                     feature_end_time: Optional[TimeLike] = None,
+                     spark: Optional["SparkSession"] = None) -> "DataFrame":
+        """Stored rows in [start, end] of every lookup's group, each carrying every lookup's features as of its
+        event time. All lookups must share the same join keys; the time column is named after the first
+        lookup's event-time column."""
+        from seeknal_spark.offline.reader import read_table
+        from seeknal_spark.session import get_spark
+
+        session = get_spark(spark)
+        start = to_utc(feature_start_time, "feature_start_time")
+        end = to_utc(feature_end_time, "feature_end_time")
+        if start is not None and end is not None and start > end:
+            raise DefinitionError(f"empty time range: feature_start_time {start.isoformat()} is after "
+                                  f"feature_end_time {end.isoformat()}")
+        resolved = self.resolve()
+        keys = list(resolved[0].join_keys)
+        for r in resolved[1:]:
+            if set(r.join_keys) != set(keys):
+                raise DefinitionError(f"to_dataframe() without a spine needs lookups with the same join keys; "
+                                      f"{resolved[0].name!r} has {keys}, {r.name!r} has {list(r.join_keys)}: "
+                                      "use using_spine(...) instead")
+        time_col = resolved[0].event_time_col
+        frames = [read_table(session, r.table_path, r.event_time_col, start=start, end=end)
+                  .select(*[qcol(k) for k in keys], qcol(r.event_time_col).alias(time_col)) for r in resolved]
+        rows = frames[0]
+        for frame in frames[1:]:
+            rows = rows.unionByName(frame)
+        return _retrieve(self, rows.distinct(), time_col, [], resolved)
+
+
+class HistoricalFeaturesWithSpine:
+    """HistoricalFeatures bound to a spine; call :meth:`to_dataframe_with_spine` to build the training set."""
+
+    def __init__(self, hist: HistoricalFeatures, spine: Any, date_col: str,
+                 keep_cols: Optional[Union[str, Sequence[str]]] = None,
+                 spark: Optional["SparkSession"] = None) -> None:
+        from seeknal_spark.offline.frames import to_spark
+
+        self.hist = hist
+        self.spine = to_spark(spine, spark)
+        self.date_col = date_col
+        self.keep_cols: List[str] = [keep_cols] if isinstance(keep_cols, str) else list(keep_cols or [])
+
+    @property
+    def lookups(self) -> List[FeatureLookup]:
+        return self.hist.lookups
+
+    def to_dataframe_with_spine(self) -> "DataFrame":
+        """One row per spine row: its join keys, ``date_col``, ``keep_cols`` and every lookup's features."""
+        return _retrieve(self.hist, self.spine, self.date_col, self.keep_cols, self.hist.resolve())
+
+
+def _retrieve(hist: HistoricalFeatures, spine: "DataFrame", date_col: str, keep_cols: Sequence[str],
+              resolved: List[ResolvedLookup]) -> "DataFrame":
+    from pyspark.sql import functions as F
+
+    from seeknal_spark.offline.frames import require_columns
+    from seeknal_spark.offline.layout import SEQ_COL
+    from seeknal_spark.offline.reader import read_table
+
+    require_columns(spine, [date_col], "spine date_col", "pass date_col= the spine's time column")
+    require_columns(spine, list(keep_cols), "spine keep_cols")
+    for r in resolved:
+        require_columns(spine, list(r.join_keys), f"join keys of feature group {r.name!r}",
+                        "the spine must hold the join keys of every lookup's entity")
+    key_order: List[str] = []
+    for r in resolved:
+        key_order += [k for k in r.join_keys if k not in key_order]
+    base_cols = key_order + [date_col] + [c for c in keep_cols if c not in key_order and c != date_col]
+    outputs = [o for r in resolved for o in r.output_names]
+    clash = sorted(set(outputs) & set(base_cols))
+    if clash:
+        raise DefinitionError(f"output feature column(s) {clash} collide with spine columns of the result "
+                              f"{base_cols}; give the lookup a prefix= or rename={{...}}")
+
+    frame = spine.select(*[qcol(c) for c in base_cols], spine_micros(spine, date_col).alias(_SPINE_T))
+    stats = frame.agg(F.min(_SPINE_T).alias("lo"), F.max(_SPINE_T).alias("hi"),
+                      F.count(F.when(F.col(_SPINE_T).isNull(), 1)).alias("nulls")).collect()[0]
+    if stats["nulls"]:
+        raise DataError(f"spine column {date_col!r} is null in {stats['nulls']} row(s); every spine row needs a "
+                        "time: drop or fill those rows")
+    lo = from_micros(stats["lo"]) if stats["lo"] is not None else None
+    hi = from_micros(stats["hi"]) if stats["hi"] is not None else _NO_ROWS
+
+    session = spine.sparkSession
+    passes: Dict[Tuple[str, ...], List[ResolvedLookup]] = {}
+    for r in resolved:
+        passes.setdefault(tuple(sorted(r.join_keys)), []).append(r)
+    for key_set, group in passes.items():
+        sides: List[FeatureSide] = []
+        stored_types: Dict[str, List[Tuple[str, "DataType"]]] = {k: [] for k in key_set}
+        for r in group:
+            # Rows older than (earliest spine time - TTL) can never be within TTL of any spine row; without a
+            # TTL the as-of row may be arbitrarily old, so there is no lower bound.
+            rows = read_table(session, r.table_path, r.event_time_col, start=_lower_bound(lo, r.ttl), end=hi,
+                              with_seq=True)
+            for k in key_set:
+                stored_types[k].append((f"feature group {r.name!r}", rows.schema[k].dataType))
+            sides.append(FeatureSide(df=rows, keys=list(key_set), event_time_col=r.event_time_col,
+                                     seq_col=SEQ_COL, features=list(r.features), outputs=list(r.output_names),
+                                     ttl_micros=_micros(r.ttl)))
+        spine_types = {f.name: f.dataType for f in frame.schema.fields}
+        types = [_key_type(spine_types[k], stored_types[k], k) for k in key_set]
+        frame = asof_pass(frame, list(key_set), _SPINE_T, types, sides)
+    result = frame.select(*[qcol(c) for c in base_cols], *[qcol(o) for o in outputs])
+    return apply_fill_nulls(result, hist.fill_nulls, outputs)
+
+
+def _lower_bound(lo: Optional[dt.datetime], ttl: Optional[dt.timedelta]) -> Optional[dt.datetime]:
+    if lo is None or ttl is None:
+        return None
+    try:
+        return lo - ttl
+    except OverflowError:
+        return None
+
+
+def _micros(value: Optional[dt.timedelta]) -> Optional[int]:
+    if value is None:
+        return None
+    return (value.days * 86_400 + value.seconds) * 1_000_000 + value.microseconds
