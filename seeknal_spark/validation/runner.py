@@ -1,0 +1,105 @@
+"""Running Great Expectations on a Spark DataFrame with an ephemeral context.
+
+Great Expectations is imported here, inside functions, only when a validation runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence
+
+from seeknal_spark.validation.errors import INSTALL_HINT, GreatExpectationsMissing, SuiteError, ValidationUnsupported
+from seeknal_spark.validation.outcome import ValidationOutcome, failure_from_result
+
+if TYPE_CHECKING:  # pragma: no cover
+    from pyspark.sql import DataFrame
+
+__all__ = ["import_gx", "run_expectations", "RESULT_FORMAT"]
+
+log = logging.getLogger(__name__)
+
+# SUMMARY: counts plus up to 20 example unexpected values per failed column-map expectation.
+RESULT_FORMAT = "SUMMARY"
+
+
+def import_gx() -> Any:
+    """The ``great_expectations`` module, or a clear error saying how to install it."""
+    try:
+        import great_expectations as gx
+    except ImportError as exc:
+        raise GreatExpectationsMissing(
+            f"data validation needs Great Expectations, which is not installed ({exc}); install it with "
+            f"{INSTALL_HINT} (seeknal_spark declares it as a dependency), or turn validation off with "
+            "FeatureGroup.set_validation(enabled=False)") from exc
+    return gx
+
+
+def _is_connect(df: "DataFrame") -> bool:
+    return type(df).__module__.startswith("pyspark.sql.connect")
+
+
+def _build(expectations: Sequence[Dict[str, Any]], suite_label: str) -> List[Any]:
+    """GX Expectation objects; an invalid configuration raises SuiteError naming it (GX would drop it silently)."""
+    from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
+
+    out = []
+    for i, item in enumerate(expectations):
+        try:
+            config = ExpectationConfiguration(type=item["type"], kwargs=dict(item.get("kwargs") or {}),
+                                              meta=dict(item.get("meta") or {}))
+            out.append(config.to_domain_obj())
+        except Exception as exc:  # noqa: BLE001 - GX raises pydantic and its own errors here
+            raise SuiteError(f"expectation #{i} ({item.get('type')}, kwargs {item.get('kwargs')}) of "
+                             f"{suite_label} is invalid: {exc}") from exc
+    return out
+
+
+def _context(gx: Any) -> Any:
+    from great_expectations.data_context.types.base import (
+        DataContextConfig,
+        InMemoryStoreBackendDefaults,
+        ProgressBarsConfig,
+    )
+
+    config = DataContextConfig(store_backend_defaults=InMemoryStoreBackendDefaults(), analytics_enabled=False,
+                               progress_bars=ProgressBarsConfig(globally=False))
+    return gx.get_context(project_config=config, mode="ephemeral")
+
+
+def run_expectations(df: "DataFrame", expectations: Sequence[Dict[str, Any]], *, suite: Optional[str],
+                     source: Optional[str], policy: str) -> ValidationOutcome:
+    """Validate ``df`` against ``expectations`` (GX JSON form) and return a compact outcome.
+
+    The DataFrame is not persisted here (the GX datasource is created with ``persist=False``); callers that run
+    many expectations should persist it themselves and release it afterwards.
+    """
+    if _is_connect(df):
+        raise ValidationUnsupported(
+            "Great Expectations 1.24 cannot compute metrics on Spark Connect DataFrames (its Spark engine builds "
+            "classic Columns: \"'Column' object is not callable\"); run writes with validation on a classic "
+            "Spark session, or turn validation off with set_validation(enabled=False)")
+    gx = import_gx()
+    label = f"suite {suite!r}" if suite else "the built-in expectations"
+    objects = _build(expectations, label)
+    started = time.perf_counter()
+    context = _context(gx)
+    token = uuid.uuid4().hex[:8]
+    batch = (context.data_sources.add_spark(f"seeknal-{token}", persist=False)
+             .add_dataframe_asset("rows").add_batch_definition_whole_dataframe("all"))
+    gx_suite = context.suites.add(gx.ExpectationSuite(name=suite or "seeknal-builtin", expectations=objects))
+    definition = context.validation_definitions.add(
+        gx.ValidationDefinition(name=f"seeknal-{token}", data=batch, suite=gx_suite))
+    result = definition.run(batch_parameters={"dataframe": df}, result_format=RESULT_FORMAT)
+    data = result.to_json_dict()
+    results = data.get("results") or []
+    failures = tuple(failure_from_result(r) for r in results if not r.get("success"))
+    rows = next((r["result"]["element_count"] for r in results
+                 if isinstance(r.get("result"), dict) and "element_count" in r["result"]), None)
+    stats = data.get("statistics") or {}
+    return ValidationOutcome(
+        success=not failures, policy=policy, suite=suite, source=source, rows=rows,
+        evaluated=int(stats.get("evaluated_expectations", len(results))),
+        successful=int(stats.get("successful_expectations", len(results) - len(failures))),
+        failures=failures, seconds=round(time.perf_counter() - started, 3), gx_version=gx.__version__)
