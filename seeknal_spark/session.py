@@ -21,6 +21,7 @@ _LOCAL_DEFAULTS: Dict[str, str] = {
     "spark.driver.bindAddress": "127.0.0.1",
     "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
     "spark.sql.execution.arrow.pyspark.enabled": "true",
+    "spark.ui.showConsoleProgress": "false",
 }
 
 

@@ -38,6 +38,8 @@ __all__ = ["WriteRequest", "WriteResult", "write_portable", "native_write_option
 
 log = logging.getLogger(__name__)
 
+MAX_RECORDS_PER_FILE = 2_000_000
+
 # A check receives the staged rows of this write (keys, event time, features) and may raise to abort the write.
 # What it returns (a JSON-serialisable dict) is recorded in the commit metadata under its name.
 StagedCheck = Callable[["DataFrame"], Optional[Dict[str, object]]]
@@ -184,9 +186,11 @@ def write_portable(req: WriteRequest) -> WriteResult:
         new = req.df.withColumn(PARTITION_COL, utc_date(F.col(ts))).withColumn(SEQ_COL, F.lit(seq).cast("long"))
         kept = _kept_rows(req, version_before) if exists else None
         out = new if kept is None else new.unionByName(kept)
-        (out.write.mode("error")
+        # One shuffle so each (date, write) lands in few files instead of one file per task and date.
+        (out.repartition(F.col(PARTITION_COL), F.col(SEQ_COL)).write.mode("error")
          .option("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
          .option("compression", "snappy")
+         .option("maxRecordsPerFile", MAX_RECORDS_PER_FILE)
          .partitionBy(PARTITION_COL, SEQ_COL)
          .parquet(_spark_path(req.uri, staging_rel)))
         from pyspark.sql.types import DateType, LongType, StructField, StructType
