@@ -1,0 +1,109 @@
+"""Manifests of published online files: checksum, atomic local writes, version file names.
+
+A published version is a DuckDB file ``v<version:06d>-<id>.duckdb`` with a sidecar manifest
+``v<version:06d>-<id>.json`` (metadata + sha256 + size of the file); the pointer ``CURRENT.json`` holds a copy of
+the manifest of the version being served and is switched atomically.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from typing import Any, Dict, Optional
+
+from seeknal_spark.errors import StoreError
+
+__all__ = ["POINTER", "ChecksumError", "sha256_file", "verify_file", "version_file_name", "parse_version",
+           "write_json_atomic", "fsync_dir", "load_manifest"]
+
+POINTER = "CURRENT.json"
+_VERSION_FILE = re.compile(r"^v(\d{6,})-([0-9a-f]+)\.(duckdb|json)$")
+
+
+class ChecksumError(StoreError):
+    """An online file does not match the checksum recorded when it was published (corrupted or replaced)."""
+
+
+def sha256_file(path: str, chunk: int = 4 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while True:
+            block = fh.read(chunk)
+            if not block:
+                break
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify_file(path: str, manifest: Dict[str, Any]) -> None:
+    """Raise ChecksumError unless ``path`` has the sha256 recorded in ``manifest``."""
+    if not os.path.isfile(path):
+        raise StoreError(f"online file {path} is missing; republish the online table "
+                         f"{manifest.get('name')!r}")
+    actual = sha256_file(path)
+    if actual != manifest["sha256"]:
+        raise ChecksumError(f"online file {path} is corrupted: sha256 {actual} does not match the published "
+                            f"{manifest['sha256']} (version {manifest.get('version')}); republish the online "
+                            "table or restore the file")
+
+
+def version_file_name(version: int, ident: str, ext: str) -> str:
+    return f"v{version:06d}-{ident}.{ext}"
+
+
+def parse_version(file_name: str) -> Optional[int]:
+    """The version number of a published file name, or None for other files."""
+    match = _VERSION_FILE.match(file_name.rsplit("/", 1)[-1])
+    return int(match.group(1)) if match else None
+
+
+def fsync_dir(path: str) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # pragma: no cover - platforms without directory fds
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover
+        pass
+    finally:
+        os.close(fd)
+
+
+def fsync_file(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_json_atomic(path: str, data: Dict[str, Any]) -> None:
+    """Write JSON to ``path`` atomically: temp file, fsync, os.replace, fsync of the directory."""
+    directory = os.path.dirname(path) or "."
+    tmp = os.path.join(directory, f".tmp-{os.getpid()}-{os.urandom(4).hex()}-{os.path.basename(path)}")
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(data, fh, sort_keys=True, indent=1)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    fsync_dir(directory)
+
+
+def load_manifest(text: str, where: str) -> Dict[str, Any]:
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise StoreError(f"online table pointer {where} is not valid JSON ({exc}); republish the table") from exc
+    for key in ("file", "sha256", "version"):
+        if key not in data:
+            raise StoreError(f"online table pointer {where} lacks {key!r}; republish the table")
+    if parse_version(str(data["file"])) is None or "/" in str(data["file"]):
+        raise StoreError(f"online table pointer {where} names an unexpected file {data['file']!r}")
+    return data

@@ -1,0 +1,396 @@
+"""OnlineFeatures: serve the latest feature values of a published online table, in-process, without Spark.
+
+At open, the file's checksum is verified and (with ``index="memory"``, the default) every table is loaded into a
+Python dict from key to feature tuple, so a lookup is a dict access: no SQL, no parsing, no per-call allocation
+beyond the result dicts. ``index="duckdb"`` keeps the file open instead and looks keys up with parameterized
+queries against the primary-key index (less memory, slower per key).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import os
+import threading
+from operator import itemgetter
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+
+from seeknal_spark.errors import DefinitionError, StoreError
+from seeknal_spark.serving.export import read_metadata
+from seeknal_spark.serving.location import Location, resolve_location
+from seeknal_spark.serving.sqltypes import FLOAT_TYPES, INTEGER_TYPES, quote_ident
+
+__all__ = ["OnlineFeatures"]
+
+INDEX_MODES = ("memory", "duckdb")
+_NUMERIC_ARROW = ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "float", "double",
+                  "halffloat", "bool")
+
+
+def _connect(path: str) -> Any:
+    import duckdb
+
+    con = duckdb.connect(path, read_only=True)
+    con.execute("SET TimeZone='UTC'")
+    return con
+
+
+def _column_values(column: Any) -> list:
+    """Python values of an Arrow column (fast path through numpy for null-free numeric columns)."""
+    if str(column.type) in _NUMERIC_ARROW:
+        if column.null_count == 0:
+            return column.to_numpy().tolist()
+        import numpy as np
+        import pyarrow.compute as pc
+
+        values = pc.fill_null(column, False if str(column.type) == "bool" else 0).to_numpy().tolist()
+        for i in np.flatnonzero(column.is_null().to_numpy()).tolist():
+            values[i] = None
+        return values
+    return column.to_pylist()
+
+
+def _key_type_ok(value: Any, duckdb_type: str) -> bool:
+    if value is None:
+        return True
+    if duckdb_type in INTEGER_TYPES:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if duckdb_type in FLOAT_TYPES:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if duckdb_type == "VARCHAR":
+        return isinstance(value, str)
+    if duckdb_type == "BOOLEAN":
+        return isinstance(value, bool)
+    if duckdb_type == "DATE":
+        return isinstance(value, dt.date) and not isinstance(value, dt.datetime)
+    if duckdb_type.startswith("TIMESTAMP"):
+        return isinstance(value, dt.datetime)
+    if duckdb_type.startswith("DECIMAL"):
+        return isinstance(value, (int, decimal.Decimal))
+    if duckdb_type == "BLOB":
+        return isinstance(value, (bytes, bytearray))
+    return True
+
+
+class _Table:
+    """One online table (one join-key set) of a snapshot."""
+
+    def __init__(self, meta: Dict[str, Any]) -> None:
+        self.name: str = meta["table"]
+        self.keys: Tuple[str, ...] = tuple(meta["join_keys"])
+        self.key_types: Dict[str, str] = {k["name"]: k["duckdb_type"] for k in meta["key_types"]}
+        self.features: List[str] = [f["name"] for f in meta["features"]]
+        self.rows: int = meta["rows"]
+        self.index: Optional[Dict[Any, tuple]] = None
+        self._sql: Dict[Tuple[int, ...], str] = {}
+
+    def load(self, con: Any) -> None:
+        arrow = con.sql(f"SELECT * FROM {quote_ident(self.name)}").to_arrow_table()
+        key_cols = [_column_values(arrow.column(k)) for k in self.keys]
+        keys: Iterable[Any] = key_cols[0] if len(key_cols) == 1 else zip(*key_cols)
+        feat_cols = [_column_values(arrow.column(f)) for f in self.features]
+        rows: Iterable[tuple] = zip(*feat_cols) if feat_cols else (() for _ in range(arrow.num_rows))
+        self.index = dict(zip(keys, rows))
+
+    def bad_key(self, key: Any) -> Optional[str]:
+        values = (key,) if len(self.keys) == 1 else key
+        for name, value in zip(self.keys, values):
+            if not _key_type_ok(value, self.key_types[name]):
+                return (f"join key {name!r} is stored as {self.key_types[name]} but the request gives "
+                        f"{type(value).__name__} {value!r}; pass a value of the stored type")
+        return None
+
+    def query_sql(self, positions: Tuple[int, ...]) -> str:
+        sql = self._sql.get(positions)
+        if sql is None:
+            cols = ", ".join(quote_ident(self.features[p]) for p in positions) or "1"
+            where = " AND ".join(f"{quote_ident(k)} = ?" for k in self.keys)
+            sql = self._sql[positions] = f"SELECT {cols} FROM {quote_ident(self.name)} WHERE {where}"
+        return sql
+
+    def batch_sql(self, positions: Tuple[int, ...]) -> str:
+        cols = ", ".join(f"t.{quote_ident(self.features[p])}" for p in positions)
+        unnest = ", ".join(f"unnest(CAST(${i + 1} AS {self.key_types[k]}[])) AS {quote_ident(k)}"
+                           for i, k in enumerate(self.keys))
+        n = len(self.keys) + 1
+        on = " AND ".join(f"q.{quote_ident(k)} = t.{quote_ident(k)}" for k in self.keys)
+        return (f"SELECT q.__pos{', ' + cols if cols else ''} FROM (SELECT {unnest}, unnest(range(${n})) AS __pos) q "
+                f"LEFT JOIN {quote_ident(self.name)} t ON {on} ORDER BY q.__pos")
+
+
+class _Snapshot:
+    """One published version, loaded and ready to serve."""
+
+    def __init__(self, path: str, manifest: Dict[str, Any], index: str) -> None:
+        self.path = path
+        self.manifest = manifest
+        self.mode = index
+        con = _connect(path)
+        try:
+            self.metadata = read_metadata(con)
+            self.tables = [_Table(t) for t in self.metadata["tables"]]
+            if index == "memory":
+                for table in self.tables:
+                    table.load(con)
+        except BaseException:
+            con.close()
+            raise
+        if index == "memory":
+            con.close()
+            self.con = None
+        else:
+            self.con = con
+        self.feature_table: Dict[str, Tuple[int, int]] = {}
+        for ti, table in enumerate(self.tables):
+            for fi, name in enumerate(table.features):
+                self.feature_table[name] = (ti, fi)
+        self.feature_names = [f for t in self.tables for f in t.features]
+        self.join_keys = list(dict.fromkeys(k for t in self.tables for k in t.keys))
+        self._plans: Dict[Optional[Tuple[str, ...]], list] = {}
+        self._local = threading.local()
+
+    def plan(self, feature_names: Optional[Sequence[str]]) -> list:
+        """Per table: (table, keys, positions, output names, picker, null row) for the requested features."""
+        cache_key = None if feature_names is None else tuple(feature_names)
+        plan = self._plans.get(cache_key)
+        if plan is not None:
+            return plan
+        if feature_names is None:
+            wanted: Dict[int, List[int]] = {ti: list(range(len(t.features))) for ti, t in enumerate(self.tables)}
+        else:
+            if isinstance(feature_names, str):
+                raise DefinitionError("feature_names must be a list of names, not a string")
+            wanted = {}
+            for name in feature_names:
+                if name not in self.feature_table:
+                    raise DefinitionError(f"unknown feature {name!r}; this online table serves "
+                                          f"{self.feature_names}")
+                ti, fi = self.feature_table[name]
+                wanted.setdefault(ti, []).append(fi)
+        plan = []
+        for ti, positions in wanted.items():
+            table = self.tables[ti]
+            names = tuple(table.features[p] for p in positions)
+            full = positions == list(range(len(table.features)))
+            picker = None if full else (itemgetter(*positions) if len(positions) > 1
+                                        else (lambda row, p=positions[0]: (row[p],)))
+            plan.append((table, table.keys, tuple(positions), names, picker, (None,) * len(names)))
+        if len(self._plans) < 256:
+            self._plans[cache_key] = plan
+        return plan
+
+    def cursor(self) -> Any:
+        cur = getattr(self._local, "cursor", None)
+        if cur is None:
+            cur = self._local.cursor = self.con.cursor()
+            cur.execute("SET TimeZone='UTC'")
+        return cur
+
+    def close(self) -> None:
+        if self.con is not None:
+            self.con.close()
+            self.con = None
+
+
+def _missing_key(kd: Any, key: str, keys: Sequence[str]) -> DefinitionError:
+    if not isinstance(kd, Mapping):
+        return DefinitionError(f"each key must be a dict of join keys {list(keys)}, got {kd!r}")
+    return DefinitionError(f"key {dict(kd)!r} lacks join key {key!r}; this online table needs {list(keys)}")
+
+
+class OnlineFeatures:
+    """A published online table: fast, Spark-free lookups of the latest feature values per entity key.
+
+    Example:
+        >>> table = OnlineFeatures.open("user_features")                       # doctest: +SKIP
+        >>> table.get_features(keys=[{"user_id": 1}, {"user_id": 2}])         # doctest: +SKIP
+        [{'user_id': 1, 'amount_7d': 12.5, 'orders_7d': 3}, {'user_id': 2, 'amount_7d': None, 'orders_7d': None}]
+        >>> table.refresh()                                                    # doctest: +SKIP
+        False
+    """
+
+    def __init__(self, location: Location, index: str = "memory", verify: bool = True,
+                 version: Optional[int] = None) -> None:
+        if index not in INDEX_MODES:
+            raise DefinitionError(f"index {index!r} is not one of {INDEX_MODES}")
+        self._location = location
+        self._index = index
+        self._verify = verify
+        self._pinned = version
+        self._lock = threading.Lock()
+        manifest, path = location.fetch(version, verify)
+        self._snap = _Snapshot(path, manifest, index)
+
+    @classmethod
+    def open(cls, name_or_path: str, *, store_root: Optional[str] = None, index: str = "memory",
+             storage_options: Optional[Mapping[str, str]] = None, cache_dir: Optional[str] = None,
+             verify: bool = True, version: Optional[int] = None) -> "OnlineFeatures":
+        """Open a published online table by name (in ``store_root``), directory path, or ``s3://`` URI.
+
+        Args:
+            name_or_path: table name, a directory holding ``CURRENT.json``, or ``s3://bucket/prefix/<name>``.
+            store_root: online store root for names (default ``config.default_online_store_path()``).
+            index: ``"memory"`` (dict index loaded at open; fastest) or ``"duckdb"`` (queries the file).
+            storage_options: S3 settings (``AWS_ENDPOINT_URL``, credentials, ``AWS_REGION``).
+            cache_dir: where S3 files are cached (default ``<online store>/.s3_cache``).
+            verify: check the file's sha256 against the published manifest (always done after a download).
+            version: open a retained older version instead of the current one (refresh() then keeps it).
+        """
+        location = resolve_location(name_or_path, store_root=store_root, storage_options=storage_options,
+                                    cache_dir=cache_dir)
+        return cls(location, index=index, verify=verify, version=version)
+
+    # -- description -------------------------------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return str(self._snap.manifest.get("name"))
+
+    @property
+    def version(self) -> int:
+        return int(self._snap.manifest["version"])
+
+    @property
+    def sha256(self) -> str:
+        return str(self._snap.manifest["sha256"])
+
+    @property
+    def path(self) -> str:
+        """Local path of the DuckDB file being served."""
+        return self._snap.path
+
+    @property
+    def location(self) -> str:
+        return self._location.describe()
+
+    @property
+    def metadata(self) -> Dict[str, Any]:
+        """What the file records: sources (Delta and schema versions), tables, features with types, as-of time."""
+        return dict(self._snap.metadata)
+
+    @property
+    def as_of(self) -> dt.datetime:
+        return dt.datetime.fromisoformat(self._snap.metadata["as_of"])
+
+    @property
+    def feature_names(self) -> List[str]:
+        return list(self._snap.feature_names)
+
+    @property
+    def join_keys(self) -> List[str]:
+        return list(self._snap.join_keys)
+
+    def feature_types(self) -> Dict[str, str]:
+        """Feature name -> offline (Delta/Spark) type, e.g. ``{"amount": "double"}``."""
+        return {f["name"]: f["offline_type"] for t in self._snap.metadata["tables"] for f in t["features"]}
+
+    def __len__(self) -> int:
+        return sum(t.rows for t in self._snap.tables)
+
+    # -- serving -------------------------------------------------------------------------------------------------
+    def get_features(self, keys: Sequence[Mapping[str, Any]],
+                     feature_names: Optional[Sequence[str]] = None) -> List[Dict[str, Any]]:
+        """One dict per requested key, in request order: its join keys and features (null when unknown).
+
+        Args:
+            keys: dicts holding the join keys of every table whose features are requested.
+            feature_names: subset of features to return (default: all), in this order per table.
+        """
+        snap = self._snap
+        plan = snap.plan(feature_names)
+        if isinstance(keys, Mapping):
+            keys = [keys]
+        if snap.con is not None:
+            return self._get_duckdb(snap, plan, keys)
+        out = []
+        for kd in keys:
+            row: Dict[str, Any] = {}
+            for table, knames, _, names, picker, nulls in plan:
+                try:
+                    if len(knames) == 1:
+                        key = row[knames[0]] = kd[knames[0]]
+                    else:
+                        key = tuple([kd[k] for k in knames])
+                        row.update(zip(knames, key))
+                except (KeyError, TypeError):
+                    raise _missing_key(kd, next((k for k in knames if not _has(kd, k)), knames[0]),
+                                       snap.join_keys) from None
+                try:
+                    vals = table.index.get(key)
+                except TypeError:
+                    raise DefinitionError(f"key {dict(kd)!r} has an unhashable join-key value") from None
+                if vals is None:
+                    problem = table.bad_key(key)
+                    if problem:
+                        raise DefinitionError(problem)
+                    row.update(zip(names, nulls))
+                else:
+                    row.update(zip(names, picker(vals) if picker else vals))
+            out.append(row)
+        return out
+
+    def _get_duckdb(self, snap: _Snapshot, plan: list, keys: Sequence[Mapping[str, Any]]) -> List[Dict[str, Any]]:
+        import duckdb
+
+        cur = snap.cursor()
+        rows: List[Dict[str, Any]] = [{} for _ in keys]
+        for table, knames, positions, names, _, nulls in plan:
+            columns = []
+            for kd, row in zip(keys, rows):
+                for k in knames:
+                    if not _has(kd, k):
+                        raise _missing_key(kd, k, snap.join_keys)
+                    row[k] = kd[k]
+            for k in knames:
+                values = [kd[k] for kd in keys]
+                for value in values:
+                    if not _key_type_ok(value, table.key_types[k]):
+                        raise DefinitionError(f"join key {k!r} is stored as {table.key_types[k]} but the request "
+                                              f"gives {type(value).__name__} {value!r}; pass a value of the stored type")
+                columns.append(values)
+            try:
+                if len(keys) == 1:
+                    found = cur.execute(table.query_sql(positions), [c[0] for c in columns]).fetchall()
+                    results = [found[0] if found else nulls]
+                else:
+                    found = cur.execute(table.batch_sql(positions), columns + [len(keys)]).fetchall()
+                    results = [tuple(r[1:]) for r in found]
+            except duckdb.Error as exc:
+                raise DefinitionError(f"lookup in online table failed for keys {knames}: {exc}") from exc
+            for row, vals in zip(rows, results):
+                row.update(zip(names, vals))
+        return rows
+
+    # -- lifecycle ------------------------------------------------------------------------------------------------
+    def refresh(self) -> bool:
+        """Switch to the newest published version if it changed; returns True when it did."""
+        if self._pinned is not None:
+            return False
+        with self._lock:
+            manifest = self._location.current_manifest()
+            if manifest["sha256"] == self._snap.manifest["sha256"]:
+                return False
+            manifest, path = self._location.fetch(None, self._verify, manifest=manifest)
+            old, self._snap = self._snap, _Snapshot(path, manifest, self._index)
+            if old.con is None:
+                old.close()
+            return True
+
+    def close(self) -> None:
+        self._snap.close()
+
+    def __enter__(self) -> "OnlineFeatures":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return (f"OnlineFeatures(name={self.name!r}, version={self.version}, features={self.feature_names}, "
+                f"keys={self.join_keys}, index={self._index!r})")
+
+
+def _has(kd: Any, key: str) -> bool:
+    try:
+        return key in kd
+    except TypeError:
+        return False

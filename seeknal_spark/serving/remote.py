@@ -1,0 +1,103 @@
+"""S3 transport for online tables (boto3, imported lazily).
+
+Layout under ``s3://bucket/prefix/<name>/``: ``v<version>-<id>.duckdb``, its manifest ``v<version>-<id>.json``, and
+the pointer ``CURRENT.json`` (uploaded last; an S3 PUT replaces an object atomically, so readers see either the
+old or the new pointer, and the file it names is already there).
+
+Connection settings come from ``storage_options`` (the keys delta-rs uses: ``AWS_ENDPOINT_URL``,
+``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``AWS_SESSION_TOKEN``, ``AWS_REGION``) or else boto3's usual
+environment variables and configuration files (``AWS_ENDPOINT_URL`` included).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Dict, List, Mapping, Optional, Tuple
+
+from seeknal_spark.errors import DefinitionError, StoreError
+
+__all__ = ["is_s3_uri", "split_s3_uri", "s3_client", "put_file", "put_json", "get_text", "download", "list_keys",
+           "delete_keys"]
+
+
+def is_s3_uri(value: Any) -> bool:
+    return isinstance(value, str) and value.startswith(("s3://", "s3a://"))
+
+
+def split_s3_uri(uri: str) -> Tuple[str, str]:
+    """``s3://bucket/a/b`` -> ("bucket", "a/b") (no trailing slash)."""
+    rest = uri.split("://", 1)[1]
+    bucket, _, prefix = rest.partition("/")
+    if len(bucket) < 3:
+        raise DefinitionError(f"S3 URI {uri!r} has no valid bucket name")
+    parts = [p for p in prefix.split("/") if p]
+    if any(p in (".", "..") for p in parts):
+        raise DefinitionError(f"S3 URI {uri!r} may not contain '.' or '..' path segments")
+    return bucket, "/".join(parts)
+
+
+def s3_client(storage_options: Optional[Mapping[str, str]] = None) -> Any:
+    """A boto3 S3 client from delta-rs-style storage options, falling back to boto3's environment."""
+    import boto3
+
+    opts = {str(k).upper(): v for k, v in (storage_options or {}).items()}
+    kwargs: Dict[str, Any] = {}
+    endpoint = opts.get("AWS_ENDPOINT_URL") or opts.get("ENDPOINT_URL") or os.environ.get("AWS_ENDPOINT_URL_S3")
+    if endpoint:
+        kwargs["endpoint_url"] = endpoint
+    region = opts.get("AWS_REGION") or opts.get("REGION_NAME")
+    if region:
+        kwargs["region_name"] = region
+    for opt, arg in (("AWS_ACCESS_KEY_ID", "aws_access_key_id"), ("AWS_SECRET_ACCESS_KEY", "aws_secret_access_key"),
+                     ("AWS_SESSION_TOKEN", "aws_session_token")):
+        if opts.get(opt):
+            kwargs[arg] = opts[opt]
+    return boto3.client("s3", **kwargs)
+
+
+def _is_missing(exc: Exception) -> bool:
+    code = str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
+    return code in ("404", "NoSuchKey", "NotFound")
+
+
+def put_file(client: Any, path: str, bucket: str, key: str) -> None:
+    client.upload_file(path, bucket, key)
+
+
+def put_json(client: Any, data: Mapping[str, Any], bucket: str, key: str) -> None:
+    body = json.dumps(dict(data), sort_keys=True, indent=1).encode("utf-8")
+    client.put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json")
+
+
+def get_text(client: Any, bucket: str, key: str) -> Optional[str]:
+    """The object's text, or None when it does not exist."""
+    try:
+        obj = client.get_object(Bucket=bucket, Key=key)
+    except Exception as exc:
+        if _is_missing(exc):
+            return None
+        raise StoreError(f"cannot read s3://{bucket}/{key}: {exc}") from exc
+    return obj["Body"].read().decode("utf-8")
+
+
+def download(client: Any, bucket: str, key: str, dest: str) -> None:
+    try:
+        client.download_file(bucket, key, dest)
+    except Exception as exc:
+        if _is_missing(exc):
+            raise StoreError(f"online file s3://{bucket}/{key} is missing; republish the online table") from exc
+        raise StoreError(f"cannot download s3://{bucket}/{key}: {exc}") from exc
+
+
+def list_keys(client: Any, bucket: str, prefix: str) -> List[str]:
+    keys: List[str] = []
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        keys.extend(obj["Key"] for obj in page.get("Contents", ()))
+    return keys
+
+
+def delete_keys(client: Any, bucket: str, keys: List[str]) -> None:
+    for start in range(0, len(keys), 1000):
+        chunk = keys[start:start + 1000]
+        client.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in chunk], "Quiet": True})

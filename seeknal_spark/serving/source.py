@@ -1,0 +1,89 @@
+"""ServingSource: one feature lookup to publish online (a feature group's Delta table and the features to serve)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any, Optional, Sequence, Tuple, Union
+
+from seeknal_spark.definitions import check_name
+from seeknal_spark.errors import DefinitionError
+
+__all__ = ["ServingSource"]
+
+FeatureSpec = Union[str, Tuple[str, str]]
+
+
+@dataclass(frozen=True)
+class ServingSource:
+    """One lookup of an online table: which feature group, keyed how, serving which features under which names.
+
+    Args:
+        table_uri: location of the feature group's Delta table (``FeatureGroup.table_path``).
+        project: project of the feature group.
+        name: feature group name.
+        join_keys: the entity's join keys (the key dicts passed to ``get_features`` must contain them).
+        event_time_col: the group's event-time column.
+        features: ``(stored_name, output_name)`` pairs (a plain string serves a feature under its own name);
+            None or empty serves every feature of the group's latest schema under its own name.
+        ttl: rows older than ``as_of - ttl`` are not served (the key then returns null features); None = no limit.
+
+    Example:
+        >>> src = ServingSource(table_uri="/data/offline/default/user_spend", project="default",
+        ...                     name="user_spend", join_keys=["user_id"], event_time_col="event_time",
+        ...                     features=[("amount_7d", "spend_7d")], ttl=dt.timedelta(days=2))
+        >>> src.output_names
+        ['spend_7d']
+    """
+
+    table_uri: str
+    project: str
+    name: str
+    join_keys: Sequence[str]
+    event_time_col: str
+    features: Optional[Sequence[FeatureSpec]] = None
+    ttl: Optional[dt.timedelta] = None
+
+    def __post_init__(self) -> None:
+        check_name(self.project, "project")
+        check_name(self.name, "feature group name")
+        keys = [self.join_keys] if isinstance(self.join_keys, str) else list(self.join_keys)
+        if not keys or len(set(keys)) != len(keys) or not all(isinstance(k, str) and k for k in keys):
+            raise DefinitionError(f"lookup {self.project}/{self.name}: join_keys must be distinct non-empty "
+                                  f"strings, got {self.join_keys!r}")
+        object.__setattr__(self, "join_keys", tuple(keys))
+        if not isinstance(self.event_time_col, str) or not self.event_time_col:
+            raise DefinitionError(f"lookup {self.project}/{self.name}: event_time_col must be a column name")
+        if self.features is not None:
+            pairs = []
+            for spec in self.features:
+                if isinstance(spec, str):
+                    spec = (spec, spec)
+                if (not isinstance(spec, (tuple, list)) or len(spec) != 2
+                        or not all(isinstance(s, str) and s for s in spec)):
+                    raise DefinitionError(f"lookup {self.project}/{self.name}: feature {spec!r} must be a name or "
+                                          "a (stored_name, output_name) pair")
+                pairs.append((spec[0], spec[1]))
+            object.__setattr__(self, "features", tuple(pairs))
+        if self.ttl is not None:
+            if not isinstance(self.ttl, dt.timedelta) or self.ttl <= dt.timedelta(0):
+                raise DefinitionError(f"lookup {self.project}/{self.name}: ttl must be a positive timedelta, "
+                                      f"got {self.ttl!r}")
+
+    @property
+    def output_names(self) -> list:
+        """Names the features are served under (empty when every feature is served: known only at publish)."""
+        return [out for _, out in (self.features or ())]
+
+    @classmethod
+    def from_feature_group(cls, group: Any, features: Optional[Sequence[FeatureSpec]] = None,
+                           ttl: Optional[dt.timedelta] = None) -> "ServingSource":
+        """A source for a ``FeatureGroup`` (anything with table_path, project, name, join_keys, event_time_col)."""
+        return cls(table_uri=group.table_path, project=group.project, name=group.name,
+                   join_keys=list(group.join_keys), event_time_col=group.event_time_col,
+                   features=features, ttl=ttl)
+
+    def describe(self) -> dict:
+        return {"project": self.project, "name": self.name, "table_uri": self.table_uri,
+                "join_keys": list(self.join_keys), "event_time_col": self.event_time_col,
+                "ttl_seconds": self.ttl.total_seconds() if self.ttl is not None else None}
