@@ -161,15 +161,14 @@ def _retrieve(hist: HistoricalFeatures, spine: "DataFrame", date_col: str, keep_
               resolved: List[ResolvedLookup]) -> "DataFrame":
     from pyspark.sql import functions as F
 
-    from seeknal_spark.offline.frames import require_columns
     from seeknal_spark.offline.layout import SEQ_COL
     from seeknal_spark.offline.reader import read_table
 
-    require_columns(spine, [date_col], "spine date_col", "pass date_col= the spine's time column")
-    require_columns(spine, list(keep_cols), "spine keep_cols")
+    _require(spine, [date_col], "date_col", "pass date_col= the name of the spine's time column")
+    _require(spine, list(keep_cols), "keep_cols", "keep_cols must name columns of the spine")
     for r in resolved:
-        require_columns(spine, list(r.join_keys), f"join keys of feature group {r.name!r}",
-                        "the spine must hold the join keys of every lookup's entity")
+        _require(spine, list(r.join_keys), f"join key(s) of feature group {r.name!r}",
+                 "the spine must hold the join keys of every lookup's entity")
     key_order: List[str] = []
     for r in resolved:
         key_order += [k for k in r.join_keys if k not in key_order]
@@ -211,6 +210,12 @@ def _retrieve(hist: HistoricalFeatures, spine: "DataFrame", date_col: str, keep_
         frame = asof_pass(frame, list(key_set), _SPINE_T, types, sides)
     result = frame.select(*[qcol(c) for c in base_cols], *[qcol(o) for o in outputs])
     return apply_fill_nulls(result, hist.fill_nulls, outputs)
+
+
+def _require(spine: "DataFrame", columns: Sequence[str], what: str, hint: str) -> None:
+    missing = [c for c in columns if c not in spine.columns]
+    if missing:
+        raise SchemaError(f"the spine has no column(s) {missing} ({what}); spine columns: {spine.columns}; {hint}")
 
 
 def _lower_bound(lo: Optional[dt.datetime], ttl: Optional[dt.timedelta]) -> Optional[dt.datetime]:
