@@ -312,3 +312,21 @@ def test_native_delta_writer_options(spark, store):
     assert json.loads(options["userMetadata"])["seeknal.state"]["name"] == "g"
     req.mode = "append"
     assert native_write_options(req, state.to_json(), "{}")[0] == "append"
+
+
+def test_each_write_records_feature_statistics_from_the_write_job(any_spark, store):
+    import statistics
+
+    fg = group(store)
+    data = rows_days([1, 2, 3, 4], users=(1, 2, 3)) + [(9, dt.datetime(2024, 1, 1, 5), None, None)]
+    fg.set_dataframe(any_spark.createDataFrame(data, SCHEMA)).write()
+    info = json.loads([h for h in DeltaTable(fg.table_path).history() if "seeknal.write" in h][0]["seeknal.write"])
+    amounts = [r[2] for r in data if r[2] is not None]
+    amount = info["stats"]["amount"]
+    assert amount["count"] == len(amounts) and amount["null_count"] == 1
+    assert amount["min"] == min(amounts) and amount["max"] == max(amounts)
+    assert amount["mean"] == pytest.approx(statistics.mean(amounts))
+    assert amount["stddev"] == pytest.approx(statistics.stdev(amounts))
+    median = sorted(amounts)[(len(amounts) - 1) // 2]
+    assert amount["quantiles"]["0.5"] == pytest.approx(median)
+    assert info["stats"]["cat"] == {"count": len(data) - 1, "null_count": 1}

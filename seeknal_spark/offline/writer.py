@@ -29,6 +29,7 @@ from seeknal_spark.offline.layout import PARTITION_COL, SEQ_COL, STAGING_DIR, da
 from seeknal_spark.offline.parquet_stats import file_stats_json
 from seeknal_spark.offline.reader import read_table
 from seeknal_spark.offline.state import STATE_KEY, WRITE_KEY, GroupState, WriteInfo
+from seeknal_spark.offline.write_stats import stat_columns, stats_from_metrics
 from seeknal_spark.timeutil import to_utc, utc_date as py_utc_date
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -183,7 +184,12 @@ def write_portable(req: WriteRequest) -> WriteResult:
     moved: List[str] = []
     committed = False
     try:
-        new = req.df.withColumn(PARTITION_COL, utc_date(F.col(ts))).withColumn(SEQ_COL, F.lit(seq).cast("long"))
+        from pyspark.sql import Observation
+
+        features = [f for f, _ in req.after.all_features()]
+        observation = Observation(f"seeknal_write_{uuid.uuid4().hex}")
+        new = (req.df.observe(observation, *stat_columns(req.df, features))
+               .withColumn(PARTITION_COL, utc_date(F.col(ts))).withColumn(SEQ_COL, F.lit(seq).cast("long")))
         kept = _kept_rows(req, version_before) if exists else None
         out = new if kept is None else new.unionByName(kept)
         # One shuffle so each (date, write) lands in few files instead of one file per task and date.
@@ -204,13 +210,14 @@ def write_portable(req: WriteRequest) -> WriteResult:
         for name, check in req.checks.items():
             check_results[name] = check(staged)
 
+        stats = stats_from_metrics(observation.get, features)
         adds, rows, written, all_dates = _move_staged(fs, root, staging, seq, moved)
         written_dates = sorted(written)
         after = req.after.with_watermarks(_affected_dates(req), sorted(all_dates))
         info = WriteInfo(mode=req.mode, start=_iso(req.start), end=_iso(req.end), rows=rows,
                          schema_version=after.schema_version, seq=seq,
                          partitions_written=tuple(d.isoformat() for d in written_dates), run_id=req.run_id,
-                         extra={"checks": check_results} if check_results else {})
+                         extra={"stats": stats, **({"checks": check_results} if check_results else {})})
         schema_changed = req.before is None or req.before.schema_version != after.schema_version
         mode, filters = _partition_filters(req, schema_changed)
         schema_json = delta_log.commit_schema_json(
