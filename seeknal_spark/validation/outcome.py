@@ -131,6 +131,8 @@ def _column(kwargs: Dict[str, Any], seeknal: Dict[str, Any]) -> Union[str, List[
 def _micros_to_iso(value: Any) -> Any:
     from seeknal_spark.timeutil import from_micros
 
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # GX turns min_value/max_value into floats (exact below 2**53 us, i.e. year 2255)
     if isinstance(value, int) and not isinstance(value, bool):
         return from_micros(value).isoformat()
     return value

@@ -45,13 +45,17 @@ def _build(expectations: Sequence[Dict[str, Any]], suite_label: str) -> List[Any
     from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
 
     out = []
-    for i, item in enumerate(expectations):
+    user_index = 0
+    for item in expectations:
+        builtin = bool(((item.get("meta") or {}).get("seeknal") or {}).get("builtin"))
+        i = "built-in" if builtin else f"#{user_index}"
+        user_index += 0 if builtin else 1
         try:
             config = ExpectationConfiguration(type=item["type"], kwargs=dict(item.get("kwargs") or {}),
                                               meta=dict(item.get("meta") or {}))
             out.append(config.to_domain_obj())
         except Exception as exc:  # noqa: BLE001 - GX raises pydantic and its own errors here
-            raise SuiteError(f"expectation #{i} ({item.get('type')}, kwargs {item.get('kwargs')}) of "
+            raise SuiteError(f"expectation {i} ({item.get('type')}, kwargs {item.get('kwargs')}) of "
                              f"{suite_label} is invalid: {exc}") from exc
     return out
 
