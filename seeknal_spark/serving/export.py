@@ -185,7 +185,7 @@ def export_sources(con: Any, sources: Sequence[ServingSource], *, upper: dt.date
             frm += f" FULL OUTER JOIN __src_{i} USING ({pk})"
         sel = [quote_ident(k) for k in keys] + [f"__src_{i}.{quote_ident(o)}" for o, _, _, _, i in feats]
         con.execute(f"INSERT INTO {quote_ident(table)} SELECT {', '.join(sel)} FROM {frm}")
-        rows = con.execute(f"SELECT count(*) FROM {quote_ident(table)}").fetchone()[0]
+        rows = con.execute(f"SELECT count(*) FROM {quote_ident(table)}").fetchall()[0][0]
         tables.append({
             "table": table, "join_keys": keys,
             "key_types": [{"name": k, "offline_type": type_label(t), "duckdb_type": duckdb_type(t)}
@@ -219,9 +219,9 @@ def write_metadata(con: Any, meta: Dict[str, Any]) -> None:
 
 def read_metadata(con: Any) -> Dict[str, Any]:
     try:
-        row = con.execute(f"SELECT value FROM {META_TABLE} WHERE key = 'metadata'").fetchone()
+        rows = con.execute(f"SELECT value FROM {META_TABLE} WHERE key = 'metadata'").fetchall()
     except Exception as exc:  # duckdb.CatalogException
         raise StoreError(f"not a seeknal online table (no {META_TABLE} metadata): {exc}") from exc
-    if row is None:
+    if not rows:
         raise StoreError(f"not a seeknal online table (empty {META_TABLE})")
-    return json.loads(row[0])
+    return json.loads(rows[0][0])

@@ -47,6 +47,10 @@ def _column_values(column: Any) -> list:
         for i in np.flatnonzero(column.is_null().to_numpy()).tolist():
             values[i] = None
         return values
+    import pyarrow as pa
+
+    if pa.types.is_map(column.type):  # Arrow gives [(k, v), ...]; Spark and Python callers expect a dict
+        return [None if v is None else dict(v) for v in column.to_pylist()]
     return column.to_pylist()
 
 
