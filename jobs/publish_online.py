@@ -1,0 +1,13 @@
+"""spark-submit entry point: `seeknal-spark publish-online` (arguments are forwarded unchanged).
+
+    ./spark-submit.sh publish_online [args...]        # or: spark-submit --py-files build/seeknal_spark.zip jobs/publish_online.py ...
+"""
+
+from __future__ import annotations
+
+import sys
+
+from seeknal_spark.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main(["publish-online", *sys.argv[1:]]))
