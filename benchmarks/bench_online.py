@@ -1,0 +1,224 @@
+"""Benchmark: online lookups from a published online table vs plain DuckDB queries vs a Feast-style SQLite store.
+
+Steps (one run, same data):
+  1. write N keys x F double features into the offline store with Spark (FeatureGroup.write; not a target),
+  2. export + publish the online table with DuckDB (target <= 60 s for 1M keys),
+  3. open it ready to serve (target <= 2 s),
+  4. single-key get_features latency p50/p99 (targets 100 us / 1 ms) and 1000-key batches (target <= 5 ms),
+     side by side with (b) DuckDB ``SELECT ... WHERE key = ?`` per lookup on the same file and (c) a SQLite table
+     keyed like Feast's local online store (entity_key BLOB + feature_name rows, PRIMARY KEY(entity_key,
+     feature_name), ``WHERE entity_key IN (...)``, one serialized value per row).
+
+Usage: .venv/bin/python benchmarks/bench_online.py [--keys 1000000] [--features 10] [--workdir DIR]
+Figures come from a shared 2-core machine (other agents run at the same time): compare ratios, not absolutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import random
+import shutil
+import sqlite3
+import statistics
+import struct
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+
+def rss_mb() -> float:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def pct(samples_ns, q):
+    ordered = sorted(samples_ns)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] / 1000.0  # us
+
+
+def timed(fn, args_list):
+    out = []
+    for args in args_list:
+        t0 = time.perf_counter_ns()
+        fn(args)
+        out.append(time.perf_counter_ns() - t0)
+    return out
+
+
+def write_offline(root: str, n_keys: int, n_feat: int) -> "object":
+    from pyspark.sql import functions as F
+
+    from seeknal_spark import Entity, FeatureGroup, FeatureStoreFileOutput, Materialization, \
+        OfflineMaterialization, OfflineStore
+    from seeknal_spark.session import local_session
+
+    spark = local_session(extra={"spark.sql.shuffle.partitions": "4", "spark.driver.memory": "4g"})
+    df = spark.range(n_keys).select(
+        F.col("id").alias("user_id"),
+        (F.lit(dt.datetime(2024, 1, 1)).cast("timestamp") + F.make_interval(secs=F.col("id") % 86400 * 7)).alias("ts"),
+        *[(F.rand(seed=i) * 100).alias(f"f{i}") for i in range(n_feat)])
+    store = OfflineStore(value=FeatureStoreFileOutput(path=root))
+    fg = FeatureGroup("bench_user", entity=Entity("user", ["user_id"]),
+                      materialization=Materialization(event_time_col="ts",
+                                                      offline_materialization=OfflineMaterialization(store=store)))
+    t0 = time.perf_counter()
+    fg.set_dataframe(df).write()
+    print(f"offline write (Spark, {n_keys} rows): {time.perf_counter() - t0:.1f} s")
+    return fg
+
+
+def build_sqlite(path: str, online_file: str, n_feat: int) -> float:
+    """Feast's SqliteOnlineStore layout: one row per (entity_key, feature_name)."""
+    import duckdb
+
+    t0 = time.perf_counter()
+    con = sqlite3.connect(path)
+    con.execute("CREATE TABLE bench (entity_key BLOB, feature_name TEXT, value BLOB, vector_value BLOB, "
+                "event_ts timestamp, created_ts timestamp, PRIMARY KEY(entity_key, feature_name))")
+    con.execute("CREATE INDEX bench_ek ON bench (entity_key)")
+    src = duckdb.connect(online_file, read_only=True)
+    cols = ", ".join(f'"f{i}"' for i in range(n_feat))
+    cur = src.execute(f'SELECT user_id, {cols} FROM features_0')
+    ts = "2024-01-01 00:00:00"
+    while True:
+        chunk = cur.fetchmany(50_000)
+        if not chunk:
+            break
+        rows = []
+        for rec in chunk:
+            key = sk(rec[0])
+            for i in range(n_feat):
+                rows.append((key, f"f{i}", struct.pack("<d", rec[i + 1]), None, ts, ts))
+        con.executemany("INSERT INTO bench VALUES (?, ?, ?, ?, ?, ?)", rows)
+    con.commit()
+    con.close()
+    src.close()
+    return time.perf_counter() - t0
+
+
+def sk(key: int) -> bytes:  # like feast serialize_entity_key: join key name + typed value
+    return b"\x01\x00\x00\x00user_id\x00" + struct.pack("<iq", 4, key)
+
+
+def sqlite_lookup(con, keys, n_feat):
+    q = f"SELECT entity_key, feature_name, value, event_ts FROM bench WHERE entity_key IN ({','.join('?' * len(keys))}) ORDER BY entity_key"
+    rows = con.execute(q, [sk(k) for k in keys]).fetchall()
+    by_key = {}
+    for ek, name, value, _ in rows:
+        by_key.setdefault(ek, {})[name] = struct.unpack("<d", value)[0]
+    return [{"user_id": k, **by_key.get(sk(k), {})} for k in keys]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--keys", type=int, default=1_000_000)
+    parser.add_argument("--features", type=int, default=10)
+    parser.add_argument("--lookups", type=int, default=20_000)
+    parser.add_argument("--slow-lookups", type=int, default=3_000)
+    parser.add_argument("--batches", type=int, default=50)
+    parser.add_argument("--batch-size", type=int, default=1000)
+    parser.add_argument("--workdir", default=None)
+    parser.add_argument("--skip-sqlite", action="store_true")
+    args = parser.parse_args()
+    work = args.workdir or tempfile.mkdtemp(prefix="bench_online_")
+    os.makedirs(work, exist_ok=True)
+    print(f"{args.keys} keys x {args.features} features; workdir {work}; 2 shared cores (other agents running)")
+
+    fg = write_offline(os.path.join(work, "offline"), args.keys, args.features)
+    from seeknal_spark.serving import OnlineFeatures, ServingSource, publish_online_table
+
+    src = ServingSource.from_feature_group(fg)
+    online_root = os.path.join(work, "online")
+    shutil.rmtree(online_root, ignore_errors=True)
+    t0 = time.perf_counter()
+    table = publish_online_table(src, "bench", store_root=online_root, index="duckdb")
+    export_s = time.perf_counter() - t0
+    path = table.path
+    table.close()
+    print(f"export + publish (DuckDB): {export_s:.2f} s   file {os.path.getsize(path) / 1e6:.0f} MB   [target <= 60 s]")
+
+    rss0 = rss_mb()
+    t0 = time.perf_counter()
+    mem = OnlineFeatures.open("bench", store_root=online_root)
+    open_mem = time.perf_counter() - t0
+    rss1 = rss_mb()
+    t0 = time.perf_counter()
+    ddb = OnlineFeatures.open("bench", store_root=online_root, index="duckdb")
+    open_ddb = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    OnlineFeatures.open("bench", store_root=online_root, index="duckdb", verify=False).close()
+    open_ddb_nv = time.perf_counter() - t0
+    print(f"open ready to serve: memory index {open_mem:.2f} s (+{rss1 - rss0:.0f} MB RSS), duckdb index "
+          f"{open_ddb:.2f} s (without sha256 check {open_ddb_nv:.2f} s)   [target <= 2 s]")
+
+    import duckdb
+
+    plain = duckdb.connect(path, read_only=True)
+    feats = ", ".join(f'"f{i}"' for i in range(args.features))
+    plain_sql = f"SELECT user_id, {feats} FROM features_0 WHERE user_id = ?"
+
+    def plain_lookup(key):
+        rows = plain.execute(plain_sql, [key]).fetchall()
+        return dict(zip(["user_id"] + [f"f{i}" for i in range(args.features)], rows[0])) if rows else None
+
+    sqlite_con = None
+    if not args.skip_sqlite:
+        sqlite_path = os.path.join(work, "feast_style.db")
+        if os.path.exists(sqlite_path):
+            os.unlink(sqlite_path)
+        build_s = build_sqlite(sqlite_path, path, args.features)
+        sqlite_con = sqlite3.connect(sqlite_path)
+        print(f"sqlite (Feast layout) build: {build_s:.1f} s  {os.path.getsize(sqlite_path) / 1e6:.0f} MB")
+
+    rng = random.Random(7)
+    keys = [rng.randrange(args.keys) for _ in range(args.lookups)]
+    slow = keys[: args.slow_lookups]
+    expected = mem.get_features(keys=[{"user_id": k} for k in slow[:50]])
+    assert ddb.get_features(keys=[{"user_id": k} for k in slow[:50]]) == expected
+    assert [plain_lookup(k) for k in slow[:50]] == expected
+    if sqlite_con is not None:
+        assert sqlite_lookup(sqlite_con, slow[:50], args.features) == expected
+
+    rows = []
+    for label, fn, sample in [
+        ("seeknal OnlineFeatures (memory index)", lambda k: mem.get_features(keys=[{"user_id": k}]), keys),
+        ("seeknal OnlineFeatures (duckdb index)", lambda k: ddb.get_features(keys=[{"user_id": k}]), slow),
+        ("(b) DuckDB SELECT ... WHERE key = ?", plain_lookup, slow),
+    ] + ([("(c) SQLite, Feast layout", lambda k: sqlite_lookup(sqlite_con, [k], args.features), slow)]
+         if sqlite_con is not None else []):
+        for k in sample[:200]:
+            fn(k)  # warm up
+        ns = timed(fn, sample)
+        rows.append((label, pct(ns, 0.5), pct(ns, 0.99), statistics.fmean(ns) / 1000))
+    base = rows[0][1]
+    print(f"\nsingle-key lookup ({len(keys)} / {len(slow)} random keys)   [targets p50 <= 100 us, p99 <= 1000 us]")
+    print(f"{'':42s} {'p50 us':>9s} {'p99 us':>9s} {'mean us':>9s} {'p50 x':>7s}")
+    for label, p50, p99, mean in rows:
+        print(f"{label:42s} {p50:9.1f} {p99:9.1f} {mean:9.1f} {p50 / base:7.1f}")
+
+    batches = [[rng.randrange(args.keys) for _ in range(args.batch_size)] for _ in range(args.batches)]
+    brows = []
+    for label, fn in [
+        ("seeknal OnlineFeatures (memory index)", lambda b: mem.get_features(keys=[{"user_id": k} for k in b])),
+        ("seeknal OnlineFeatures (duckdb index)", lambda b: ddb.get_features(keys=[{"user_id": k} for k in b])),
+        ("(b) DuckDB WHERE key = ? per key", lambda b: [plain_lookup(k) for k in b]),
+    ] + ([("(c) SQLite, Feast layout (IN list)", lambda b: sqlite_lookup(sqlite_con, b, args.features))]
+         if sqlite_con is not None else []):
+        fn(batches[0])
+        ns = timed(fn, batches)
+        brows.append((label, pct(ns, 0.5) / 1000, pct(ns, 0.99) / 1000))
+    print(f"\n{args.batch_size}-key batch ({args.batches} batches)   [target <= 5 ms]")
+    print(f"{'':42s} {'p50 ms':>9s} {'p99 ms':>9s} {'p50 x':>7s}")
+    for label, p50, p99 in brows:
+        print(f"{label:42s} {p50:9.2f} {p99:9.2f} {p50 / brows[0][1]:7.1f}")
+
+
+if __name__ == "__main__":
+    main()
