@@ -19,7 +19,6 @@ from seeknal_spark.validation.errors import (
     GreatExpectationsMissing,
     SuiteError,
     ValidationFailed,
-    ValidationUnsupported,
 )
 from seeknal_spark.validation.history import ValidationRecord, validation_history
 from seeknal_spark.validation.outcome import FailedExpectation, ValidationOutcome
@@ -36,7 +35,6 @@ __all__ = [
     "ValidationFailed",
     "ValidationOutcome",
     "ValidationRecord",
-    "ValidationUnsupported",
     "builtin_expectations",
     "load_suite",
     "validate_frame",

@@ -81,7 +81,7 @@ def validate_frame(df: "DataFrame", expectations: Sequence[Dict[str, Any]], even
     if needs_event_micros(expectations):
         frame = frame.withColumn(EVENT_MICROS_COL, F.unix_micros(F.col(event_time_col)))
     cached = False
-    if persist and not type(frame).__module__.startswith("pyspark.sql.connect"):
+    if persist:
         from pyspark import StorageLevel
 
         frame = frame.persist(StorageLevel.MEMORY_AND_DISK)

@@ -9,7 +9,7 @@ from seeknal_spark.errors import DataError, DefinitionError, SeeknalError
 if TYPE_CHECKING:  # pragma: no cover
     from seeknal_spark.validation.outcome import ValidationOutcome
 
-__all__ = ["ValidationFailed", "GreatExpectationsMissing", "ValidationUnsupported", "SuiteError"]
+__all__ = ["ValidationFailed", "GreatExpectationsMissing", "SuiteError"]
 
 INSTALL_HINT = "pip install 'great-expectations==1.24.1'"
 
@@ -31,7 +31,3 @@ class SuiteError(DefinitionError):
 
 class GreatExpectationsMissing(SeeknalError, ImportError):
     """Validation was configured but Great Expectations is not installed."""
-
-
-class ValidationUnsupported(SeeknalError, RuntimeError):
-    """Validation cannot run on this kind of session or DataFrame."""

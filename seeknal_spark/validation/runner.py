@@ -10,7 +10,7 @@ import time
 import uuid
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence
 
-from seeknal_spark.validation.errors import INSTALL_HINT, GreatExpectationsMissing, SuiteError, ValidationUnsupported
+from seeknal_spark.validation.errors import INSTALL_HINT, GreatExpectationsMissing, SuiteError
 from seeknal_spark.validation.outcome import ValidationOutcome, failure_from_result
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -34,10 +34,6 @@ def import_gx() -> Any:
             f"{INSTALL_HINT} (seeknal_spark declares it as a dependency), or turn validation off with "
             "FeatureGroup.set_validation(enabled=False)") from exc
     return gx
-
-
-def _is_connect(df: "DataFrame") -> bool:
-    return type(df).__module__.startswith("pyspark.sql.connect")
 
 
 def _build(expectations: Sequence[Dict[str, Any]], suite_label: str) -> List[Any]:
@@ -79,11 +75,6 @@ def run_expectations(df: "DataFrame", expectations: Sequence[Dict[str, Any]], *,
     The DataFrame is not persisted here (the GX datasource is created with ``persist=False``); callers that run
     many expectations should persist it themselves and release it afterwards.
     """
-    if _is_connect(df):
-        raise ValidationUnsupported(
-            "Great Expectations 1.24 cannot compute metrics on Spark Connect DataFrames (its Spark engine builds "
-            "classic Columns: \"'Column' object is not callable\"); run writes with validation on a classic "
-            "Spark session, or turn validation off with set_validation(enabled=False)")
     gx = import_gx()
     label = f"suite {suite!r}" if suite else "the built-in expectations"
     objects = _build(expectations, label)
