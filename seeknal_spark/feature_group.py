@@ -17,6 +17,8 @@ from seeknal_spark.timeutil import TimeLike, date_to_datetime, to_utc
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import DataFrame, SparkSession
 
+    from seeknal_spark.validation import ValidationConfig, ValidationOutcome, ValidationRecord
+
 __all__ = ["FeatureGroup"]
 
 _RESERVED = (PARTITION_COL, SEQ_COL)
@@ -52,6 +54,7 @@ class FeatureGroup:
         self._features: Optional[List[str]] = None
         self._state: Optional[GroupState] = None
         self._checks: Dict[str, StagedCheck] = {}
+        self._validation: Optional["ValidationConfig"] = None
 
     # -- definition ------------------------------------------------------------------------------------------
     @property
@@ -97,6 +100,29 @@ class FeatureGroup:
         """Run ``check`` on the staged rows of every write before the commit (it raises to reject the write)."""
         self._checks[name] = check
         return self
+
+    def set_validation(self, suite: Any = None, policy: str = "strict", builtins: bool = True,
+                       enabled: bool = True) -> "FeatureGroup":
+        """Validate every write with Great Expectations before it is committed.
+
+        ``suite``: a ``great_expectations.ExpectationSuite``, a dict in GX suite JSON form, or a JSON/YAML file
+        (relative paths are also looked up in ``conf/``, e.g. ``"expectations/user_spend.yaml"``); None runs the
+        built-in expectations only (keys and event time not null, event time in the written range, feature types).
+        ``policy="strict"`` writes nothing and raises ``ValidationFailed`` on failure; ``"warn"`` writes, logs a
+        warning and records the failures in the commit metadata. ``enabled=False`` turns validation off.
+        """
+        if not enabled:
+            self._validation = None
+            return self
+        from seeknal_spark.validation import ValidationConfig
+
+        self._validation = ValidationConfig.create(suite, policy=policy, builtins=builtins)
+        return self
+
+    @property
+    def validation(self) -> Optional["ValidationConfig"]:
+        """The validation settings (None when writes are not validated)."""
+        return self._validation
 
     @property
     def features(self) -> List[str]:
@@ -205,8 +231,14 @@ class FeatureGroup:
 
         frame = df.select(*[F.col(k) for k in keys], as_utc_timestamp(df, ts).alias(ts),
                           *[F.col(f) for f in ordered]).where(in_range(F.col(ts), start, end))
+        checks = dict(self._checks)
+        if self._validation is not None:
+            from seeknal_spark.validation import CHECK_NAME
+
+            checks[CHECK_NAME] = self._validation.staged_check(
+                f"{self.project}/{self.name}", keys, ts, after.all_features(), start, end)
         req = WriteRequest(uri=self.table_path, df=frame, before=before, after=after, mode=mode, start=start,
-                           end=end, run_id=run_id, checks=dict(self._checks))
+                           end=end, run_id=run_id, checks=checks)
         from seeknal_spark.session import has_delta_jvm
 
         result = write_native(req) if has_delta_jvm(df.sparkSession) else write_portable(req)
@@ -260,6 +292,42 @@ class FeatureGroup:
         df = read_table(get_spark(spark), self.table_path, state.event_time_col, version=version,
                         start=to_utc(feature_start_time), end=to_utc(feature_end_time))
         return df.drop(PARTITION_COL)
+
+    def validate(self, dataframe: Any = None, feature_start_time: Optional[TimeLike] = None,
+                 feature_end_time: Optional[TimeLike] = None) -> "ValidationOutcome":
+        """Dry run: validate a DataFrame (default: the one set) as a write in [start, end] would, without writing.
+
+        Unlike ``write()`` the rows are not filtered to the range first, so the built-in range check reports rows
+        outside it. Uses ``set_validation`` settings (built-ins only when none were set); never raises on failure.
+        """
+        from pyspark.sql import functions as F
+
+        from seeknal_spark.validation import ValidationConfig, validate_frame
+
+        df = self._df if dataframe is None else to_spark(dataframe)
+        if df is None:
+            raise DefinitionError(f"feature group {self.name!r} has no DataFrame: pass one or call set_dataframe(df)")
+        keys, ts = self.join_keys, self.event_time_col
+        require_columns(df, [ts] + keys, "event-time column / join keys")
+        skip = set(keys) | {ts}
+        features = self._features if self._features is not None else [c for c in df.columns if c not in skip]
+        require_columns(df, features, "features")
+        before = self._load_state()
+        registered = before.latest.types() if before is not None and before.schemas else {}
+        types = {f.name: f.dataType.jsonValue() for f in df.schema.fields}
+        feature_types = [(f, registered.get(f, types[f])) for f in features]
+        config = self._validation or ValidationConfig.create(None)
+        start, end = to_utc(feature_start_time, "feature_start_time"), to_utc(feature_end_time, "feature_end_time")
+        frame = df.select(*[F.col(k) for k in keys], as_utc_timestamp(df, ts).alias(ts),
+                          *[F.col(f) for f in features])
+        expectations = config.expectations(keys, ts, feature_types, start, end)
+        return validate_frame(frame, expectations, ts, config, persist=config.persist)
+
+    def validation_history(self, limit: Optional[int] = None) -> List["ValidationRecord"]:
+        """Validation outcomes of the committed writes, newest first, read from the Delta log."""
+        from seeknal_spark.validation import validation_history
+
+        return validation_history(self.table_path, limit)
 
     def __repr__(self) -> str:
         return f"FeatureGroup(name={self.name!r}, project={self.project!r}, entity={self.entity!r})"
