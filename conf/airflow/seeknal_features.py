@@ -5,7 +5,8 @@ Each task is a ``SparkSubmitOperator`` running one of the repository's ``jobs/``
 reuses the run id, so a write that already committed is skipped (Delta idempotent transaction), while a new DAG run
 writes again.
 
-Deployment: set ``SEEKNAL_REPO`` to the checkout on the Airflow workers and build the ``--py-files`` archive once
+Deployment: copy this file into the Airflow dags folder and set ``SEEKNAL_REPO`` to the checkout on the workers
+(default: the checkout holding this file, i.e. ``conf/airflow/..``); build the ``--py-files`` archive once
 (``./spark-submit.sh`` builds ``build/seeknal_spark.zip``; or ship the package in your cluster image). The Spark
 master comes from the Airflow connection (``SEEKNAL_SPARK_CONN_ID``, default ``spark_default``).
 
