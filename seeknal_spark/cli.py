@@ -51,7 +51,7 @@ def _common(p: argparse.ArgumentParser, times: bool = True) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``seeknal-spark`` (errors raise UsageError instead of exiting)."""
-    parser = _Parser(prog="seeknal-spark", description=__doc__.split("\n\n")[0],
+    parser = _Parser(prog="seeknal-spark", description=__doc__,
                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     group_help = "'package.module:name', a YAML definition file, or a name in conf/feature_groups/"
