@@ -52,7 +52,7 @@ def timed(fn, args_list):
     return out
 
 
-def write_offline(root: str, n_keys: int, n_feat: int) -> "object":
+def write_offline(root: str, n_keys: int, n_feat: int, reuse: bool = False) -> "object":
     from pyspark.sql import functions as F
 
     from seeknal_spark import Entity, FeatureGroup, FeatureStoreFileOutput, Materialization, \
@@ -68,6 +68,9 @@ def write_offline(root: str, n_keys: int, n_feat: int) -> "object":
     fg = FeatureGroup("bench_user", entity=Entity("user", ["user_id"]),
                       materialization=Materialization(event_time_col="ts",
                                                       offline_materialization=OfflineMaterialization(store=store)))
+    if reuse and fg.delta_version is not None:
+        print("offline table reused (--reuse)")
+        return fg
     t0 = time.perf_counter()
     fg.set_dataframe(df).write()
     print(f"offline write (Spark, {n_keys} rows): {time.perf_counter() - t0:.1f} s")
@@ -126,12 +129,13 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=1000)
     parser.add_argument("--workdir", default=None)
     parser.add_argument("--skip-sqlite", action="store_true")
+    parser.add_argument("--reuse", action="store_true", help="reuse the offline table and SQLite file of --workdir")
     args = parser.parse_args()
     work = args.workdir or tempfile.mkdtemp(prefix="bench_online_")
     os.makedirs(work, exist_ok=True)
     print(f"{args.keys} keys x {args.features} features; workdir {work}; 2 shared cores (other agents running)")
 
-    fg = write_offline(os.path.join(work, "offline"), args.keys, args.features)
+    fg = write_offline(os.path.join(work, "offline"), args.keys, args.features, args.reuse)
     from seeknal_spark.serving import OnlineFeatures, ServingSource, publish_online_table
 
     src = ServingSource.from_feature_group(fg)
@@ -171,11 +175,12 @@ def main() -> None:
     sqlite_con = None
     if not args.skip_sqlite:
         sqlite_path = os.path.join(work, "feast_style.db")
-        if os.path.exists(sqlite_path):
-            os.unlink(sqlite_path)
-        build_s = build_sqlite(sqlite_path, path, args.features)
+        if not (args.reuse and os.path.exists(sqlite_path)):
+            if os.path.exists(sqlite_path):
+                os.unlink(sqlite_path)
+            build_s = build_sqlite(sqlite_path, path, args.features)
+            print(f"sqlite (Feast layout) build: {build_s:.1f} s  {os.path.getsize(sqlite_path) / 1e6:.0f} MB")
         sqlite_con = sqlite3.connect(sqlite_path)
-        print(f"sqlite (Feast layout) build: {build_s:.1f} s  {os.path.getsize(sqlite_path) / 1e6:.0f} MB")
 
     rng = random.Random(7)
     keys = [rng.randrange(args.keys) for _ in range(args.lookups)]

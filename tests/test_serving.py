@@ -118,10 +118,11 @@ def lookup(table, keys=KEYS, feature_names=None):
     return table.get_features(keys=[{"user_id": k} for k in keys], feature_names=feature_names)
 
 
-@pytest.mark.parametrize("as_of", [t(1, 11), t(1, 12), t(2, 10), t(3, 12), t(5)])
+@pytest.mark.parametrize("as_of", [t(0, 12), t(1, 11), t(1, 12), t(2, 10), t(3, 12), t(5)])
 def test_latest_row_per_key_matches_oracle(offline, tmp_path, as_of):
     table = publish_online_table([spend_source(offline)], "spend", as_of=as_of, store_root=str(tmp_path))
     assert lookup(table) == oracle(as_of)
+    assert lookup(table, keys=KEYS * 3) == oracle(as_of) * 3  # batch path (vectorized from 8 keys on)
     assert table.as_of == as_of
 
 
@@ -143,7 +144,7 @@ def test_range_serves_latest_within_range(offline, tmp_path):
 
 
 @pytest.mark.parametrize("as_of,ttl", [(t(3, 12), dt.timedelta(days=1)), (t(3), dt.timedelta(days=1)),
-                                       (t(4, 9), dt.timedelta(hours=1))])
+                                       (t(4, 9), dt.timedelta(hours=1)), (t(2), dt.timedelta(0))])
 def test_ttl_drops_keys_whose_latest_row_is_too_old(offline, tmp_path, as_of, ttl):
     table = publish_online_table(spend_source(offline, ttl=ttl), "spend", as_of=as_of, store_root=str(tmp_path))
     expected = oracle(as_of, ttl=ttl)

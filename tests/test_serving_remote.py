@@ -57,8 +57,9 @@ def test_served_values_and_types_equal_offline_values(tmp_path, spark):
     for index in ("memory", "duckdb"):
         table = publish_online_table(ServingSource.from_feature_group(fg), "types", index=index,
                                      store_root=str(tmp_path / "on"))
-        served = table.get_features(keys=[{"k": k} for k in sorted(latest)])
-        assert len(served) == 5
+        served = table.get_features(keys=[{"k": k} for k in sorted(latest)] * 2)  # >= 8 keys: batch path
+        assert served[:5] == served[5:] == table.get_features(keys=[{"k": k} for k in sorted(latest)])
+        assert len(served) == 10
         for got in served:
             want = latest[got["k"]]
             for f in features:

@@ -24,7 +24,7 @@ __all__ = ["OnlineFeatures"]
 
 INDEX_MODES = ("memory", "duckdb")
 _NUMERIC_ARROW = ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "float", "double",
-                  "halffloat", "bool")
+                  "bool")
 
 
 def _connect(path: str) -> Any:
@@ -35,18 +35,39 @@ def _connect(path: str) -> Any:
     return con
 
 
+_NUMPY_DTYPES = {"int8": "i1", "int16": "i2", "int32": "i4", "int64": "i8", "uint8": "u1", "uint16": "u2",
+                 "uint32": "u4", "uint64": "u8", "float": "f4", "double": "f8"}
+
+
+def _numpy_of(column: Any) -> Any:
+    """A null-free numeric/bool Arrow column as a numpy array, read from the Arrow buffers.
+
+    (pyarrow's own ``to_numpy`` imports pandas, which costs about a second at open; this does not.)
+    """
+    import numpy as np
+
+    arr = column.combine_chunks() if hasattr(column, "combine_chunks") else column
+    kind = str(arr.type)
+    data = arr.buffers()[1]
+    if kind == "bool":
+        if data is None:
+            return np.zeros(0, dtype=bool)
+        bits = np.unpackbits(np.frombuffer(data, dtype=np.uint8), bitorder="little")
+        return bits[arr.offset: arr.offset + len(arr)].astype(bool)
+    dtype = np.dtype(_NUMPY_DTYPES[kind])
+    if data is None:
+        return np.zeros(0, dtype=dtype)
+    return np.frombuffer(data, dtype=dtype, count=len(arr), offset=arr.offset * dtype.itemsize)
+
+
+def _fast_numeric(column: Any) -> bool:
+    return str(column.type) in _NUMERIC_ARROW and column.null_count == 0
+
+
 def _column_values(column: Any) -> list:
     """Python values of an Arrow column (fast path through numpy for null-free numeric columns)."""
-    if str(column.type) in _NUMERIC_ARROW:
-        if column.null_count == 0:
-            return column.to_numpy().tolist()
-        import numpy as np
-        import pyarrow.compute as pc
-
-        values = pc.fill_null(column, False if str(column.type) == "bool" else 0).to_numpy().tolist()
-        for i in np.flatnonzero(column.is_null().to_numpy()).tolist():
-            values[i] = None
-        return values
+    if _fast_numeric(column):
+        return _numpy_of(column).tolist()
     import pyarrow as pa
 
     if pa.types.is_map(column.type):  # Arrow gives [(k, v), ...]; Spark and Python callers expect a dict
@@ -85,16 +106,65 @@ class _Table:
         self.key_types: Dict[str, str] = {k["name"]: k["duckdb_type"] for k in meta["key_types"]}
         self.features: List[str] = [f["name"] for f in meta["features"]]
         self.rows: int = meta["rows"]
-        self.index: Optional[Dict[Any, tuple]] = None
+        self.index: Optional[Dict[Any, int]] = None  # key (tuple for composite keys) -> row number
+        self.blocks: List[Tuple[Tuple[int, ...], Any]] = []  # (feature positions, 2-D numpy array, row-major)
+        self.objcols: List[Tuple[int, list]] = []  # (feature position, Python values)
+        self.simple = False
         self._sql: Dict[Tuple[int, ...], str] = {}
 
     def load(self, con: Any) -> None:
+        """Load the table: a dict from key to row number, null-free numeric features as row-major numpy blocks
+        (one per dtype; a row becomes Python values with one ``tolist()``), other features as Python lists."""
+        import numpy as np
+
         arrow = con.sql(f"SELECT * FROM {quote_ident(self.name)}").to_arrow_table()
         key_cols = [_column_values(arrow.column(k)) for k in self.keys]
         keys: Iterable[Any] = key_cols[0] if len(key_cols) == 1 else zip(*key_cols)
-        feat_cols = [_column_values(arrow.column(f)) for f in self.features]
-        rows: Iterable[tuple] = zip(*feat_cols) if feat_cols else (() for _ in range(arrow.num_rows))
-        self.index = dict(zip(keys, rows))
+        self.index = dict(zip(keys, range(arrow.num_rows)))
+        blocks: Dict[str, Tuple[List[int], List[Any]]] = {}
+        for pos, name in enumerate(self.features):
+            column = arrow.column(name)
+            if _fast_numeric(column):
+                values = _numpy_of(column)
+                group = blocks.setdefault(values.dtype.str, ([], []))
+                group[0].append(pos)
+                group[1].append(values)
+            else:
+                self.objcols.append((pos, _column_values(column)))
+        self.blocks = [(tuple(ps), np.ascontiguousarray(np.column_stack(arrays))) for ps, arrays in blocks.values()]
+        self.simple = (len(self.blocks) == 1 and not self.objcols
+                       and self.blocks[0][0] == tuple(range(len(self.features))))
+
+    def row(self, i: int) -> list:
+        """Feature values (table order) of row ``i``."""
+        if self.simple:
+            return self.blocks[0][1][i].tolist()
+        values: list = [None] * len(self.features)
+        for positions, array in self.blocks:
+            for p, v in zip(positions, array[i].tolist()):
+                values[p] = v
+        for p, column in self.objcols:
+            values[p] = column[i]
+        return values
+
+    def fetch(self, idx: List[int]) -> List[list]:
+        """Feature values of several rows (vectorized through numpy for larger batches)."""
+        if len(idx) < 8:
+            return [self.row(i) for i in idx]
+        import numpy as np
+
+        sel = np.fromiter(idx, dtype=np.int64, count=len(idx))
+        if self.simple:
+            return self.blocks[0][1][sel].tolist()
+        out: List[list] = [[None] * len(self.features) for _ in idx]
+        for positions, array in self.blocks:
+            for values, part in zip(out, array[sel].tolist()):
+                for p, v in zip(positions, part):
+                    values[p] = v
+        for p, column in self.objcols:
+            for values, i in zip(out, idx):
+                values[p] = column[i]
+        return out
 
     def bad_key(self, key: Any) -> Optional[str]:
         values = (key,) if len(self.keys) == 1 else key
@@ -305,30 +375,50 @@ class OnlineFeatures:
             keys = [keys]
         if snap.con is not None:
             return self._get_duckdb(snap, plan, keys)
-        out = []
-        for kd in keys:
-            row: Dict[str, Any] = {}
-            for table, knames, _, names, picker, nulls in plan:
+        n = len(keys)
+        per_table = []
+        for table, knames, _, names, picker, nulls in plan:
+            index = table.index
+            single = len(knames) == 1
+            k0 = knames[0]
+            key_values: List[Any] = []
+            hit_pos: List[int] = []
+            hit_idx: List[int] = []
+            for j, kd in enumerate(keys):
                 try:
-                    if len(knames) == 1:
-                        key = row[knames[0]] = kd[knames[0]]
-                    else:
-                        key = tuple([kd[k] for k in knames])
-                        row.update(zip(knames, key))
+                    key = kd[k0] if single else tuple([kd[k] for k in knames])
                 except (KeyError, TypeError):
-                    raise _missing_key(kd, next((k for k in knames if not _has(kd, k)), knames[0]),
+                    raise _missing_key(kd, next((k for k in knames if not _has(kd, k)), k0),
                                        snap.join_keys) from None
                 try:
-                    vals = table.index.get(key)
+                    i = index.get(key)
                 except TypeError:
                     raise DefinitionError(f"key {dict(kd)!r} has an unhashable join-key value") from None
-                if vals is None:
+                if i is None:
                     problem = table.bad_key(key)
                     if problem:
                         raise DefinitionError(problem)
-                    row.update(zip(names, nulls))
                 else:
-                    row.update(zip(names, picker(vals) if picker else vals))
+                    hit_pos.append(j)
+                    hit_idx.append(i)
+                key_values.append(key)
+            values: List[Any] = [nulls] * n
+            if hit_idx:
+                fetched = table.fetch(hit_idx)
+                if picker is not None:
+                    fetched = [picker(v) for v in fetched]
+                for j, v in zip(hit_pos, fetched):
+                    values[j] = v
+            per_table.append((knames, single, names, key_values, values))
+        out = []
+        for j in range(n):
+            row: Dict[str, Any] = {}
+            for knames, single, names, key_values, values in per_table:
+                if single:
+                    row[knames[0]] = key_values[j]
+                else:
+                    row.update(zip(knames, key_values[j]))
+                row.update(zip(names, values[j]))
             out.append(row)
         return out
 

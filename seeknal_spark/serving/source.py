@@ -66,8 +66,8 @@ class ServingSource:
                 pairs.append((spec[0], spec[1]))
             object.__setattr__(self, "features", tuple(pairs))
         if self.ttl is not None:
-            if not isinstance(self.ttl, dt.timedelta) or self.ttl <= dt.timedelta(0):
-                raise DefinitionError(f"lookup {self.project}/{self.name}: ttl must be a positive timedelta, "
+            if not isinstance(self.ttl, dt.timedelta) or self.ttl < dt.timedelta(0):
+                raise DefinitionError(f"lookup {self.project}/{self.name}: ttl must be a non-negative timedelta, "
                                       f"got {self.ttl!r}")
 
     @property
