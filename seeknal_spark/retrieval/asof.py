@@ -83,8 +83,8 @@ def asof_pass(spine: "DataFrame", spine_keys: Sequence[str], spine_time_col: str
         rows = side.df.select(
             *[qcol(k).cast(t).alias(a) for k, t, a in zip(side.keys, key_types, keys)],
             et_micros.alias(_T), F.lit(_FEATURE_SIDE).alias(_SIDE), qcol(side.seq_col).cast("long").alias(_SEQ),
-            F.struct(et_micros.alias(_ET), *[qcol(f).alias(f"f{i}") for i, f in enumerate(side.features)])
-            .alias(name))
+            F.struct(*([et_micros.alias(_ET)] if side.ttl_micros is not None else []),  # event time for the TTL
+                     *[qcol(f).alias(f"f{i}") for i, f in enumerate(side.features)]).alias(name))
         union = union.unionByName(rows, allowMissingColumns=True)
     window = (Window.partitionBy(*[F.col(k) for k in keys]).orderBy(F.col(_T), F.col(_SIDE), F.col(_SEQ))
               .rowsBetween(Window.unboundedPreceding, Window.currentRow))
