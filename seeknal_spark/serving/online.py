@@ -121,17 +121,23 @@ class _Table:
         key_cols = [_column_values(arrow.column(k)) for k in self.keys]
         keys: Iterable[Any] = key_cols[0] if len(key_cols) == 1 else zip(*key_cols)
         self.index = dict(zip(keys, range(arrow.num_rows)))
-        blocks: Dict[str, Tuple[List[int], List[Any]]] = {}
+        blocks: Dict[str, List[int]] = {}
         for pos, name in enumerate(self.features):
             column = arrow.column(name)
             if _fast_numeric(column):
-                values = _numpy_of(column)
-                group = blocks.setdefault(values.dtype.str, ([], []))
-                group[0].append(pos)
-                group[1].append(values)
+                blocks.setdefault(str(column.type), []).append(pos)
             else:
                 self.objcols.append((pos, _column_values(column)))
-        self.blocks = [(tuple(ps), np.ascontiguousarray(np.column_stack(arrays))) for ps, arrays in blocks.values()]
+        n = arrow.num_rows
+        for kind, positions in blocks.items():
+            dtype = bool if kind == "bool" else np.dtype(_NUMPY_DTYPES[kind])
+            block = np.empty((n, len(positions)), dtype=dtype)  # row-major: a row is contiguous
+            for j, pos in enumerate(positions):
+                start = 0
+                for chunk in arrow.column(self.features[pos]).chunks:  # copied once, straight from Arrow
+                    block[start:start + len(chunk), j] = _numpy_of(chunk)
+                    start += len(chunk)
+            self.blocks.append((tuple(positions), block))
         self.simple = (len(self.blocks) == 1 and not self.objcols
                        and self.blocks[0][0] == tuple(range(len(self.features))))
 
