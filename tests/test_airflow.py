@@ -118,11 +118,15 @@ def test_dag_with_real_airflow(monkeypatch):
     pytest.importorskip("airflow.providers.apache.spark",
                         reason="apache-airflow-providers-apache-spark is not installed")
     monkeypatch.setenv("AIRFLOW_CONN_SPARK_DEFAULT", '{"conn_type": "spark", "host": "local[2]"}')
+    monkeypatch.setenv("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+    import inspect
+
     from airflow.models import DagBag
 
-    bag = DagBag(dag_folder=str(DAG_FILE.parent), include_examples=False)
+    options = {"include_examples": False} if "include_examples" in inspect.signature(DagBag).parameters else {}
+    bag = DagBag(dag_folder=str(DAG_FILE.parent), **options)
     assert bag.import_errors == {}
-    dag = bag.get_dag("seeknal_features_daily")
+    dag = bag.dags["seeknal_features_daily"]   # parsed DAG (get_dag() may query the metadata DB)
     assert set(dag.task_ids) == {"materialize_user_daily_orders", "materialize_user_profile", "publish_online"}
     assert dag.get_task("publish_online").upstream_task_ids == {"materialize_user_daily_orders",
                                                                 "materialize_user_profile"}
