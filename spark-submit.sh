@@ -10,8 +10,8 @@
 # Environment:
 #   DRY_RUN=1                 print the spark-submit command instead of running it
 #   WITH_DELTA=1              add Delta Lake's package and session extension (needs Maven Central access)
-#   DELTA_VERSION             Delta package version for WITH_DELTA (default 4.4.1, the version of the pinned delta-spark Python package)
-#   SPARK_PROPERTIES_FILE     properties file (default conf/spark-defaults.conf; sets spark.master local[2])
+#   DELTA_VERSION             Delta package version for WITH_DELTA (default 4.4.1, as the pinned delta-spark)
+#   SPARK_PROPERTIES_FILE     properties file (default $SEEKNAL_CONF_DIR/spark-defaults.conf; sets spark.master local[2])
 #   SPARK_SUBMIT_EXTRA_ARGS   more spark-submit options, split on whitespace (e.g. "--master yarn --deploy-mode client")
 #   SPARK_SUBMIT              the spark-submit executable (default $SPARK_HOME/bin/spark-submit, else .venv's)
 #   BUILD_DIR                 where the --py-files archive is built (default build/)
@@ -22,7 +22,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 if [ $# -lt 1 ] || [ "$1" = "-h" ] || [ "$1" = "--help" ]; then
-  sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//' >&2
   [ $# -ge 1 ] && exit 0 || exit 2
 fi
 job=$1
@@ -81,7 +81,9 @@ PY
   echo "spark-submit.sh: built $archive" >&2
 fi
 
-cmd=("$submit" --properties-file "${SPARK_PROPERTIES_FILE:-$ROOT/conf/spark-defaults.conf}")
+properties="${SPARK_PROPERTIES_FILE:-$SEEKNAL_CONF_DIR/spark-defaults.conf}"
+[ -f "$properties" ] || properties="$ROOT/conf/spark-defaults.conf"
+cmd=("$submit" --properties-file "$properties")
 if [ -f "$SEEKNAL_CONF_DIR/log4j2.properties" ]; then
   cmd+=(--driver-java-options "-Dlog4j2.configurationFile=file:$SEEKNAL_CONF_DIR/log4j2.properties")
 fi
