@@ -11,7 +11,7 @@
 #   DRY_RUN=1                 print the spark-submit command instead of running it
 #   WITH_DELTA=1              add Delta Lake's package and session extension (needs Maven Central access)
 #   DELTA_VERSION             Delta package version for WITH_DELTA (default 4.4.1, as the pinned delta-spark)
-#   SPARK_PROPERTIES_FILE     properties file (default $SEEKNAL_CONF_DIR/spark-defaults.conf; sets spark.master local[2])
+#   SPARK_PROPERTIES_FILE     properties file (default $SEEKNAL_CONF_DIR/spark-defaults.conf)
 #   SPARK_SUBMIT_EXTRA_ARGS   more spark-submit options, split on whitespace (e.g. "--master yarn --deploy-mode client")
 #   SPARK_SUBMIT              the spark-submit executable (default $SPARK_HOME/bin/spark-submit, else .venv's)
 #   BUILD_DIR                 where the --py-files archive is built (default build/)

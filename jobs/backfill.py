@@ -1,6 +1,7 @@
 """spark-submit entry point: `seeknal-spark backfill` (arguments are forwarded unchanged).
 
-    ./spark-submit.sh backfill [args...]        # or: spark-submit --py-files build/seeknal_spark.zip jobs/backfill.py ...
+    ./spark-submit.sh backfill [args...]
+    spark-submit --py-files build/seeknal_spark.zip jobs/backfill.py [args...]   # the same, by hand
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """spark-submit entry point: `seeknal-spark materialize` (arguments are forwarded unchanged).
 
-    ./spark-submit.sh materialize [args...]        # or: spark-submit --py-files build/seeknal_spark.zip jobs/materialize.py ...
+    ./spark-submit.sh materialize [args...]
+    spark-submit --py-files build/seeknal_spark.zip jobs/materialize.py [args...]   # the same, by hand
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """spark-submit entry point: `seeknal-spark publish-online` (arguments are forwarded unchanged).
 
-    ./spark-submit.sh publish_online [args...]        # or: spark-submit --py-files build/seeknal_spark.zip jobs/publish_online.py ...
+    ./spark-submit.sh publish_online [args...]
+    spark-submit --py-files build/seeknal_spark.zip jobs/publish_online.py [args...]   # the same, by hand
 """
 
 from __future__ import annotations

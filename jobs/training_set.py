@@ -1,6 +1,7 @@
 """spark-submit entry point: `seeknal-spark training-set` (arguments are forwarded unchanged).
 
-    ./spark-submit.sh training_set [args...]        # or: spark-submit --py-files build/seeknal_spark.zip jobs/training_set.py ...
+    ./spark-submit.sh training_set [args...]
+    spark-submit --py-files build/seeknal_spark.zip jobs/training_set.py [args...]   # the same, by hand
 """
 
 from __future__ import annotations
