@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
-import os
 import threading
 from operator import itemgetter
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
-from seeknal_spark.errors import DefinitionError, StoreError
+from seeknal_spark.errors import DefinitionError
 from seeknal_spark.serving.export import read_metadata
 from seeknal_spark.serving.location import Location, resolve_location
 from seeknal_spark.serving.sqltypes import FLOAT_TYPES, INTEGER_TYPES, quote_ident
@@ -390,7 +389,22 @@ class OnlineFeatures:
             key_values: List[Any] = []
             hit_pos: List[int] = []
             hit_idx: List[int] = []
-            for j, kd in enumerate(keys):
+            if single and len(keys) > 1:
+                try:  # fast path for a single join key; errors are reported by the loop below
+                    key_values = [kd[k0] for kd in keys]
+                    found = list(map(index.get, key_values))
+                except (KeyError, TypeError):
+                    key_values = []
+                else:
+                    for j, i in enumerate(found):
+                        if i is None:
+                            problem = table.bad_key(key_values[j])
+                            if problem:
+                                raise DefinitionError(problem)
+                        else:
+                            hit_pos.append(j)
+                            hit_idx.append(i)
+            for j, kd in enumerate(keys if not key_values else ()):
                 try:
                     key = kd[k0] if single else tuple([kd[k] for k in knames])
                 except (KeyError, TypeError):
@@ -416,6 +430,10 @@ class OnlineFeatures:
                 for j, v in zip(hit_pos, fetched):
                     values[j] = v
             per_table.append((knames, single, names, key_values, values))
+        if len(per_table) == 1 and per_table[0][1]:
+            knames, _, names, key_values, values = per_table[0]
+            columns = (knames[0],) + names
+            return [dict(zip(columns, (k, *v))) for k, v in zip(key_values, values)]
         out = []
         for j in range(n):
             row: Dict[str, Any] = {}
