@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Dict, Optional
 
@@ -76,7 +77,15 @@ def get_spark(spark: Optional["SparkSession"] = None) -> "SparkSession":
     """The given session, else the active one, else a new local session from ``conf/``."""
     if spark is not None:
         return spark
-    return active_session() or local_session()
+    active = active_session()
+    if active is not None:
+        return active
+    if os.environ.get("PYSPARK_GATEWAY_PORT") or os.environ.get("SPARK_REMOTE"):
+        # Launched by spark-submit (or configured for Connect): let spark-submit's --master and --conf decide.
+        from pyspark.sql import SparkSession
+
+        return SparkSession.builder.getOrCreate()
+    return local_session()
 
 
 def has_delta_jvm(spark: "SparkSession") -> bool:
