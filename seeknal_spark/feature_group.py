@@ -321,7 +321,7 @@ class FeatureGroup:
         frame = df.select(*[F.col(k) for k in keys], as_utc_timestamp(df, ts).alias(ts),
                           *[F.col(f) for f in features])
         expectations = config.expectations(keys, ts, feature_types, start, end)
-        return validate_frame(frame, expectations, ts, config, persist=config.persist)
+        return validate_frame(frame, expectations, ts, config, persist=True)  # computed once, released after
 
     def validation_history(self, limit: Optional[int] = None) -> List["ValidationRecord"]:
         """Validation outcomes of the committed writes, newest first, read from the Delta log."""

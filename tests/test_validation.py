@@ -97,7 +97,7 @@ def test_passing_suite_writes_and_records_outcome(spark, store):
     (version, info), = write_meta(fg.table_path)
     outcome = info["checks"]["validation"]
     assert version == 0 and outcome["success"] is True and outcome["failures"] == []
-    assert outcome["suite"] == "user_spend" and outcome["policy"] == "strict" and outcome["rows"] == len(GOOD)
+    assert outcome["suite"] == "user_spend" and outcome["policy"] == "strict" and info["rows"] == len(GOOD)
     # 3 suite expectations + built-ins: user_id / event_time not null, 2 feature types (no range without bounds)
     assert outcome["evaluated"] == 3 + 2 + 2 == outcome["successful"]
 
@@ -117,6 +117,7 @@ def test_failing_suite_strict_commits_nothing_and_names_expectation_and_column(s
     assert stored_rows(fg.table_path) == sorted((r[0], r[2]) for r in GOOD)
     leftovers = [p for p in Path(fg.table_path).rglob("*.parquet") if "_staging" in str(p) or "staging" in p.parent.name]
     assert leftovers == []
+    assert err.value.outcome.rows == len(BAD) and err.value.outcome.evaluated == 3 + 2 + 3
     failed = failures_by_column(err.value.outcome)
     between = failed[("expect_column_values_to_be_between", "amount")]
     oracle = [a for _, _, a, _ in BAD if not 0 <= a <= 10000]

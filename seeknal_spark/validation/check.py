@@ -30,8 +30,9 @@ class ValidationConfig:
 
     ``suite`` (optional) adds user expectations to the built-in ones (unless ``builtins=False``). ``policy``
     ``"strict"`` rejects a failing write (nothing is committed, :class:`ValidationFailed` is raised); ``"warn"``
-    commits it, logs a warning and records the failures in the commit metadata. ``persist`` caches the staged rows
-    while the expectations run (released afterwards).
+    commits it, logs a warning and records the failures in the commit metadata. The staged rows a write validates
+    are already materialized Parquet files, so they are not cached by default (``persist_staged=True`` caches them
+    while the expectations run and releases them afterwards; measured slower in benchmarks/bench_validation.py).
 
     Example:
         >>> cfg = ValidationConfig.create("expectations/user_spend.yaml", policy="warn")   # doctest: +SKIP
@@ -40,17 +41,17 @@ class ValidationConfig:
     suite: Optional[SuiteSpec] = None
     policy: str = "strict"
     builtins: bool = True
-    persist: bool = True
+    persist_staged: bool = False
 
     @classmethod
     def create(cls, suite: SuiteSource = None, policy: str = "strict", builtins: bool = True,
-               persist: bool = True) -> "ValidationConfig":
+               persist_staged: bool = False) -> "ValidationConfig":
         if policy not in POLICIES:
             raise DefinitionError(f"validation policy {policy!r} is not one of {POLICIES}")
         spec = load_suite(suite)
         if spec is None and not builtins:
             raise DefinitionError("validation with builtins=False needs a suite: pass suite=... or enable builtins")
-        return cls(suite=spec, policy=policy, builtins=builtins, persist=persist)
+        return cls(suite=spec, policy=policy, builtins=builtins, persist_staged=persist_staged)
 
     def expectations(self, join_keys: Sequence[str], event_time_col: str, feature_types: Sequence[Tuple[str, Any]],
                      start: Optional[dt.datetime], end: Optional[dt.datetime]) -> List[Dict[str, Any]]:
@@ -64,7 +65,7 @@ class ValidationConfig:
         expectations = self.expectations(join_keys, event_time_col, feature_types, start, end)
 
         def check(staged: "DataFrame") -> Dict[str, object]:
-            outcome = validate_frame(staged, expectations, event_time_col, self, persist=self.persist)
+            outcome = validate_frame(staged, expectations, event_time_col, self, persist=self.persist_staged)
             return apply_policy(outcome, group)
 
         return check
@@ -72,7 +73,11 @@ class ValidationConfig:
 
 def validate_frame(df: "DataFrame", expectations: Sequence[Dict[str, Any]], event_time_col: str,
                    config: ValidationConfig, persist: bool = True) -> ValidationOutcome:
-    """Run ``expectations`` on ``df`` (adding the UTC-microseconds helper column if needed), persisted meanwhile."""
+    """Run ``expectations`` on ``df`` (adding the UTC-microseconds helper column if needed).
+
+    ``persist=True`` caches ``df`` while the expectations run, so a computed DataFrame is computed once, and
+    releases it afterwards.
+    """
     from pyspark.sql import functions as F
 
     from seeknal_spark.validation.runner import run_expectations
