@@ -25,6 +25,8 @@ from seeknal_spark.errors import (
 from seeknal_spark.feature_group import FeatureGroup
 from seeknal_spark.offline.state import SchemaVersion
 from seeknal_spark.offline.writer import WriteResult
+from seeknal_spark.retrieval import FeatureLookup, FillNull, HistoricalFeatures, HistoricalFeaturesWithSpine
+from seeknal_spark.serving import OnlineFeatures
 from seeknal_spark.transform import FeatureTransform, feature_transform, load_reference
 
 __version__ = "0.1.0"
@@ -40,6 +42,11 @@ __all__ = [
     "OfflineMaterialization",
     "OfflineStore",
     "OfflineStoreEnum",
+    "FeatureLookup",
+    "FillNull",
+    "HistoricalFeatures",
+    "HistoricalFeaturesWithSpine",
+    "OnlineFeatures",
     "SchemaVersion",
     "WriteResult",
     "SeeknalError",
