@@ -14,10 +14,9 @@ from seeknal_spark import (
     OfflineMaterialization,
     OfflineStore,
 )
-from seeknal_spark.serving import publish_online_table, sources_from_resolved
 
-retrieval = pytest.importorskip("seeknal_spark.retrieval.historical")
-lookup_mod = pytest.importorskip("seeknal_spark.retrieval.lookup")
+import seeknal_spark.retrieval.historical as retrieval  # noqa: E402
+import seeknal_spark.retrieval.lookup as lookup_mod  # noqa: E402
 
 UTC = dt.timezone.utc
 T0 = dt.datetime(2024, 6, 1, tzinfo=UTC)
@@ -59,8 +58,7 @@ def test_served_equals_point_in_time_training_rows(groups, spark, tmp_path, as_o
     training = {r["user_id"]: r.asDict() for r in
                 hist.using_spine(spine, date_col="at").to_dataframe_with_spine().collect()}
 
-    table = publish_online_table(sources_from_resolved(hist.resolve()), "parity", as_of=as_of,
-                                 store_root=str(tmp_path))
+    table = hist.serve("parity", feature_end_time=as_of, store_root=str(tmp_path))  # the public API
     served = table.get_features(keys=[{"user_id": k} for k in keys])
     names = table.feature_names
     assert names == ["s_amount", "s_n", "s_tag", "is_vip"]
@@ -72,3 +70,16 @@ def test_served_equals_point_in_time_training_rows(groups, spark, tmp_path, as_o
             assert type(row[name]) is type(want[name]), name
             non_null += row[name] is not None
     assert non_null > 0
+
+
+def test_using_latest_serves_each_keys_newest_row(groups, spark, tmp_path):
+    spend, _ = groups
+    hist = retrieval.HistoricalFeatures(lookups=[lookup_mod.FeatureLookup(source=spend)])
+    table = hist.using_latest().serve(name="latest", store_root=str(tmp_path))
+    now = dt.datetime.now(dt.timezone.utc)
+    spine = spark.createDataFrame([(k, now) for k in range(10)], "user_id long, at timestamp")
+    training = {r["user_id"]: r.asDict() for r in
+                hist.using_spine(spine, date_col="at").to_dataframe_with_spine().collect()}
+    for row in table.get_features(keys=[{"user_id": k} for k in range(10)]):
+        assert {n: row[n] for n in table.feature_names} == {n: training[row["user_id"]][n]
+                                                             for n in table.feature_names}

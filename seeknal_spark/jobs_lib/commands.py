@@ -206,7 +206,7 @@ def publish_online(specs: Sequence[GroupSpec], name: str, *, run_id: str, as_of:
     sources: List[Any] = [ServingSource.from_feature_group(s.feature_group(store).get_or_create(), ttl=ttl)
                           for s in specs]
     table = publish_online_table(sources, name, as_of=as_of, start=start, end=end, store_root=online_root,
-                                 target=target, keep=keep)
+                                 target=target, keep=keep, index="duckdb")  # no 1M-key dict just to log
     try:
         keys = len(table)
         log.info("run=%s step=publish online table %s version %d: %d keys, features %s at %s", run_id, name,

@@ -14,7 +14,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import Column, DataFrame, SparkSession
     from pyspark.sql.types import DataType
 
-__all__ = ["HistoricalFeatures", "HistoricalFeaturesWithSpine", "spine_micros"]
+    from seeknal_spark.serving import OnlineFeatures
+
+__all__ = ["HistoricalFeatures", "HistoricalFeaturesWithSpine", "LatestFeatures", "spine_micros"]
 
 _SPINE_T = "__sk_spine_t"
 _MICROS_PER_DAY = 86_400_000_000
@@ -133,6 +135,39 @@ class HistoricalFeatures:
         for frame in frames[1:]:
             rows = rows.unionByName(frame)
         return _retrieve(self, rows.distinct(), time_col, [], resolved)
+
+    def serve(self, name: str, feature_start_time: Optional[TimeLike] = None,
+              feature_end_time: Optional[TimeLike] = None, *, target: Optional[str] = None,
+              store_root: Optional[str] = None, keep: int = 3,
+              storage_options: Optional[Dict[str, str]] = None, index: str = "memory") -> "OnlineFeatures":
+        """Publish the latest row per key within [start, end] (as of end; now when no end) as online table ``name``.
+
+        The export runs in DuckDB over the groups' current Delta snapshots (no Spark). ``target="s3://..."``
+        uploads the published file with boto3.
+        """
+        from seeknal_spark.serving import publish_online_table
+        from seeknal_spark.serving.lookups import sources_from_resolved
+
+        return publish_online_table(sources_from_resolved(self.resolve()), name, start=feature_start_time,
+                                    end=feature_end_time, target=target, store_root=store_root, keep=keep,
+                                    storage_options=storage_options, index=index)
+
+    def using_latest(self) -> "LatestFeatures":
+        """The latest row per key of each lookup (TTL applied), to publish with ``.serve(name=...)``."""
+        return LatestFeatures(self)
+
+
+class LatestFeatures:
+    """``hist.using_latest()``: the latest row per key of each lookup (TTL applied) as of publish time."""
+
+    def __init__(self, hist: HistoricalFeatures) -> None:
+        self.hist = hist
+
+    def serve(self, name: str, *, target: Optional[str] = None, store_root: Optional[str] = None, keep: int = 3,
+              storage_options: Optional[Dict[str, str]] = None, index: str = "memory") -> "OnlineFeatures":
+        """Publish online table ``name`` holding each key's latest features as of now."""
+        return self.hist.serve(name, target=target, store_root=store_root, keep=keep,
+                               storage_options=storage_options, index=index)
 
 
 class HistoricalFeaturesWithSpine:
