@@ -23,12 +23,13 @@ USERS = 2000
 
 
 def orders(spark: "SparkSession", users: int = USERS, days: int = DAYS) -> "DataFrame":
-    """About one order per user every three days, Jan-Apr 2024; amounts grow for a third of users in April."""
+    """One to three orders per user on about a third of the days, Jan-Apr 2024; amounts grow for a third of users in April."""
     from pyspark.sql import functions as F
 
     base = spark.range(users * days).select(
         (F.col("id") % users).alias("user_id"), (F.col("id") / users).cast("int").alias("day"))
-    picked = base.where(F.rand(7) < 0.33)
+    picked = (base.where(F.rand(7) < 0.33)  # an active day for about a third of (user, day) pairs
+              .withColumn("n", F.explode(F.sequence(F.lit(1), (F.rand(5) * 3).cast("int") + 1))))
     start = F.lit(dt.datetime(START.year, START.month, START.day, tzinfo=dt.timezone.utc))
     ts = F.timestamp_micros(F.unix_micros(start) + F.col("day").cast("long") * 86_400_000_000
                             + (F.rand(11) * 86_399_000_000).cast("long"))
