@@ -21,6 +21,8 @@ def _jsonable(value: Any) -> Any:
 
 
 def _short(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_short(v) for v in value]
     if isinstance(value, str) and len(value) > _MAX_TEXT:
         return value[:_MAX_TEXT] + "..."
     return value
