@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple, Union
+import os
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from seeknal_spark.errors import DataError, DefinitionError, SchemaError
 from seeknal_spark.retrieval.asof import FeatureSide, asof_pass, qcol
@@ -71,6 +72,11 @@ class HistoricalFeatures:
         ...                           fill_nulls=[FillNull(0.0, "double")])                 # doctest: +SKIP
         >>> train = hist.using_spine(labels, date_col="label_time",
         ...                          keep_cols=["label"]).to_dataframe_with_spine()       # doctest: +SKIP
+
+    Reproducible training sets: ``to_dataframe_with_spine(manifest_path="train.json")`` also saves a manifest
+    (groups, Delta and schema versions read, features, TTLs, fills, spine fingerprint); later,
+    ``HistoricalFeatures.from_manifest("train.json").using_spine(labels).to_dataframe_with_spine()`` rebuilds
+    the same rows from the recorded Delta versions, whatever was written since.
     """
 
     def __init__(self, lookups: Sequence[FeatureLookup], fill_nulls: Optional[Sequence[FillNull]] = None) -> None:
@@ -88,10 +94,40 @@ class HistoricalFeatures:
                                       f"{type(fill).__name__}")
         self.lookups: List[FeatureLookup] = lookups
         self.fill_nulls: List[FillNull] = fills
+        self.source_manifest: Optional[Dict[str, Any]] = None  # set by from_manifest()
+
+    @classmethod
+    def from_manifest(cls, manifest: Union[Mapping[str, Any], str, "os.PathLike[str]"]) -> "HistoricalFeatures":
+        """The HistoricalFeatures a training-set manifest was built with, pinned to the Delta versions it read.
+
+        ``manifest`` is the dict from ``HistoricalFeaturesWithSpine.manifest()``, or the path of the JSON file
+        written by ``to_dataframe_with_spine(manifest_path=...)``. With the same spine,
+        ``.using_spine(spine).to_dataframe_with_spine()`` (``date_col`` and ``keep_cols`` default to the
+        manifest's) returns the same rows as the original build; it raises ``SpineMismatchError`` when the spine
+        differs and ``ManifestError`` when a group no longer matches the recorded snapshot.
+
+        Example:
+            >>> again = HistoricalFeatures.from_manifest("train.json")                       # doctest: +SKIP
+            >>> df = again.using_spine(labels).to_dataframe_with_spine()                     # doctest: +SKIP
+        """
+        from seeknal_spark.retrieval.manifest import load_manifest, lookups_from_manifest
+
+        data = load_manifest(manifest)
+        lookups, fills = lookups_from_manifest(data)
+        hist = cls(lookups, fills)
+        hist.source_manifest = data
+        return hist
 
     def resolve(self) -> List[ResolvedLookup]:
-        """Every lookup checked against its group's Delta log; output names must not collide."""
+        """Every lookup checked against its group's Delta log; output names must not collide.
+
+        Each resolved lookup records the Delta version it was checked at; retrieval reads exactly that version.
+        """
         resolved = [lookup.resolve() for lookup in self.lookups]
+        if self.source_manifest is not None:
+            from seeknal_spark.retrieval.manifest import check_resolved
+
+            check_resolved(self.source_manifest, resolved)
         seen: Dict[str, str] = {}
         for r in resolved:
             for out in r.output_names:
@@ -101,9 +137,20 @@ class HistoricalFeatures:
                 seen[out] = r.name
         return resolved
 
-    def using_spine(self, spine: Any, date_col: str, keep_cols: Optional[Union[str, Sequence[str]]] = None,
+    def using_spine(self, spine: Any, date_col: Optional[str] = None,
+                    keep_cols: Optional[Union[str, Sequence[str]]] = None,
                     spark: Optional["SparkSession"] = None) -> "HistoricalFeaturesWithSpine":
-        """Fetch features for the rows of ``spine`` (Spark or pandas) as of each row's ``date_col``."""
+        """Fetch features for the rows of ``spine`` (Spark or pandas) as of each row's ``date_col``.
+
+        ``date_col`` is required, except on a HistoricalFeatures from :meth:`from_manifest`, where ``date_col``
+        and ``keep_cols`` default to the manifest's.
+        """
+        if self.source_manifest is not None:
+            recorded = self.source_manifest["spine"]
+            date_col = recorded["date_col"] if date_col is None else date_col
+            keep_cols = recorded["keep_cols"] if keep_cols is None else keep_cols
+        if date_col is None:
+            raise DefinitionError("using_spine needs date_col=, the name of the spine's time column")
         return HistoricalFeaturesWithSpine(self, spine, date_col, keep_cols, spark)
 
     def to_dataframe(self, feature_start_time: Optional[TimeLike] = None,
@@ -129,12 +176,12 @@ class HistoricalFeatures:
                                       f"{resolved[0].name!r} has {keys}, {r.name!r} has {list(r.join_keys)}: "
                                       "use using_spine(...) instead")
         time_col = resolved[0].event_time_col
-        frames = [read_table(session, r.table_path, r.event_time_col, start=start, end=end)
+        frames = [read_table(session, r.table_path, r.event_time_col, version=r.delta_version, start=start, end=end)
                   .select(*[qcol(k) for k in keys], qcol(r.event_time_col).alias(time_col)) for r in resolved]
         rows = frames[0]
         for frame in frames[1:]:
             rows = rows.unionByName(frame)
-        return _retrieve(self, rows.distinct(), time_col, [], resolved)
+        return _retrieve(self, rows.distinct(), time_col, [], resolved)[0]
 
     def serve(self, name: str, feature_start_time: Optional[TimeLike] = None,
               feature_end_time: Optional[TimeLike] = None, *, target: Optional[str] = None,
@@ -171,7 +218,14 @@ class LatestFeatures:
 
 
 class HistoricalFeaturesWithSpine:
-    """HistoricalFeatures bound to a spine; call :meth:`to_dataframe_with_spine` to build the training set."""
+    """HistoricalFeatures bound to a spine; call :meth:`to_dataframe_with_spine` to build the training set.
+
+    Example:
+        >>> bound = hist.using_spine(labels, date_col="label_time", keep_cols=["label"])     # doctest: +SKIP
+        >>> train = bound.to_dataframe_with_spine(manifest_path="models/churn/train.json")    # doctest: +SKIP
+        >>> bound.manifest()["lookups"][0]["delta_version"]                                   # doctest: +SKIP
+        7
+    """
 
     def __init__(self, hist: HistoricalFeatures, spine: Any, date_col: str,
                  keep_cols: Optional[Union[str, Sequence[str]]] = None,
@@ -182,19 +236,68 @@ class HistoricalFeaturesWithSpine:
         self.spine = to_spark(spine, spark)
         self.date_col = date_col
         self.keep_cols: List[str] = [keep_cols] if isinstance(keep_cols, str) else list(keep_cols or [])
+        self._manifest: Optional[Dict[str, Any]] = None
 
     @property
     def lookups(self) -> List[FeatureLookup]:
         return self.hist.lookups
 
-    def to_dataframe_with_spine(self) -> "DataFrame":
-        """One row per spine row: its join keys, ``date_col``, ``keep_cols`` and every lookup's features."""
-        return _retrieve(self.hist, self.spine, self.date_col, self.keep_cols, self.hist.resolve())
+    def to_dataframe_with_spine(self, manifest_path: Optional[Union[str, "os.PathLike[str]"]] = None
+                                ) -> "DataFrame":
+        """One row per spine row: its join keys, ``date_col``, ``keep_cols`` and every lookup's features.
+
+        Every group is read at the Delta version it resolved to at this call (the returned DataFrame is lazy but
+        bound to those snapshots). The build's manifest is kept for :meth:`manifest`; with ``manifest_path`` it
+        is also written there as JSON (atomically). On a HistoricalFeatures from ``from_manifest`` the spine is
+        checked against the manifest's fingerprint first (``SpineMismatchError`` when it differs).
+
+        The spine fingerprint rides on the scan of the spine this method runs anyway (one Spark job).
+        """
+        from seeknal_spark.retrieval import manifest as mf
+
+        resolved = self.hist.resolve()
+        df, fingerprint, spine_types = _retrieve(self.hist, self.spine, self.date_col, self.keep_cols, resolved)
+        if self.hist.source_manifest is not None:
+            mf.check_spine(self.hist.source_manifest, spine_types, fingerprint)
+        types = dict(spine_types)
+        for r in resolved:
+            types.update({o: _type_string(t) for (_, t), o in zip(r.feature_types, r.output_names)})
+        columns = [c for c, _ in spine_types] + [o for r in resolved for o in r.output_names]
+        self._manifest = mf.build_manifest(resolved, self.hist.fill_nulls, date_col=self.date_col,
+                                           keep_cols=self.keep_cols, spine_columns=spine_types,
+                                           fingerprint=fingerprint, output_types=[(c, types[c]) for c in columns])
+        if manifest_path is not None:
+            mf.save_manifest(manifest_path, self._manifest)
+        return df
+
+    def manifest(self) -> Dict[str, Any]:
+        """The manifest (a JSON-ready dict) of the training set last built by :meth:`to_dataframe_with_spine`.
+
+        Pass it (or the saved file) to ``HistoricalFeatures.from_manifest`` to rebuild the same rows later.
+        """
+        if self._manifest is None:
+            raise DefinitionError("no training set has been built yet: call to_dataframe_with_spine() first; the "
+                                  "manifest describes the snapshots that build read")
+        import copy
+
+        return copy.deepcopy(self._manifest)
+
+
+def _type_string(type_json: Any) -> str:
+    """Spark's simple type string of a Delta/Spark type JSON (``"long"`` -> ``"bigint"``)."""
+    from pyspark.sql.types import StructType
+
+    field = {"name": "f", "type": type_json, "nullable": True, "metadata": {}}
+    return str(StructType.fromJson({"type": "struct", "fields": [field]}).fields[0].dataType.simpleString())
 
 
 def _retrieve(hist: HistoricalFeatures, spine: "DataFrame", date_col: str, keep_cols: Sequence[str],
-              resolved: List[ResolvedLookup]) -> "DataFrame":
+              resolved: List[ResolvedLookup]
+              ) -> Tuple["DataFrame", Dict[str, Any], List[Tuple[str, str]]]:
+    """The training set, the spine's fingerprint (rows + sha256) and the spine columns used with their types."""
     from pyspark.sql import functions as F
+
+    from seeknal_spark.retrieval.manifest import fingerprint_aggregates, spine_fingerprint
 
     from seeknal_spark.offline.layout import SEQ_COL
     from seeknal_spark.offline.reader import read_table
@@ -215,8 +318,12 @@ def _retrieve(hist: HistoricalFeatures, spine: "DataFrame", date_col: str, keep_
                               f"{base_cols}; give the lookup a prefix= or rename={{...}}")
 
     frame = spine.select(*[qcol(c) for c in base_cols], spine_micros(spine, date_col).alias(_SPINE_T))
+    frame_types = {f.name: f.dataType for f in frame.schema.fields}
     stats = frame.agg(F.min(_SPINE_T).alias("lo"), F.max(_SPINE_T).alias("hi"),
-                      F.count(F.when(F.col(_SPINE_T).isNull(), 1)).alias("nulls")).collect()[0]
+                      F.count(F.when(F.col(_SPINE_T).isNull(), 1)).alias("nulls"),
+                      *fingerprint_aggregates(frame_types, base_cols)).collect()[0]
+    spine_types = [(c, frame_types[c].simpleString()) for c in base_cols]
+    fingerprint = spine_fingerprint(stats, spine_types)
     if stats["nulls"]:
         raise DataError(f"spine column {date_col!r} is null in {stats['nulls']} row(s); every spine row needs a "
                         "time: drop or fill those rows")
@@ -233,18 +340,17 @@ def _retrieve(hist: HistoricalFeatures, spine: "DataFrame", date_col: str, keep_
         for r in group:
             # Rows older than (earliest spine time - TTL) can never be within TTL of any spine row; without a
             # TTL the as-of row may be arbitrarily old, so there is no lower bound.
-            rows = read_table(session, r.table_path, r.event_time_col, start=_lower_bound(lo, r.ttl), end=hi,
-                              with_seq=True)
+            rows = read_table(session, r.table_path, r.event_time_col, version=r.delta_version,
+                              start=_lower_bound(lo, r.ttl), end=hi, with_seq=True)
             for k in key_set:
                 stored_types[k].append((f"feature group {r.name!r}", rows.schema[k].dataType))
             sides.append(FeatureSide(df=rows, keys=list(key_set), event_time_col=r.event_time_col,
                                      seq_col=SEQ_COL, features=list(r.features), outputs=list(r.output_names),
                                      ttl_micros=_micros(r.ttl)))
-        spine_types = {f.name: f.dataType for f in frame.schema.fields}
-        types = [_key_type(spine_types[k], stored_types[k], k) for k in key_set]
+        types = [_key_type(frame_types[k], stored_types[k], k) for k in key_set]
         frame = asof_pass(frame, list(key_set), _SPINE_T, types, sides)
     result = frame.select(*[qcol(c) for c in base_cols], *[qcol(o) for o in outputs])
-    return apply_fill_nulls(result, hist.fill_nulls, outputs)
+    return apply_fill_nulls(result, hist.fill_nulls, outputs), fingerprint, spine_types
 
 
 def _require(spine: "DataFrame", columns: Sequence[str], what: str, hint: str) -> None:

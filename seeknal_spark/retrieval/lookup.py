@@ -32,6 +32,8 @@ class ResolvedLookup:
     output_names: Tuple[str, ...]  # same order as ``features``
     feature_types: Tuple[Tuple[str, Any], ...]  # (stored name, Spark type JSON)
     ttl: Optional[dt.timedelta]
+    delta_version: Optional[int] = None  # the Delta version resolved against; retrieval reads exactly this one
+    schema_version: Optional[int] = None  # the schema version the features come from
 
     @property
     def name(self) -> str:
@@ -47,6 +49,10 @@ class FeatureLookup:
         ttl: maximum feature age: a stored row older than ``spine time - ttl`` is not used (the feature is null).
         prefix: prepended to every output column name (``prefix="user_"`` gives ``user_amount``).
         rename: ``{stored name: output name}``, applied instead of the prefix for the features it names.
+        schema_version: pin a schema version of the group: the lookup then fetches exactly that version's
+            features (with their types); None means the latest version. ``features=`` may narrow it further.
+        delta_version: read the group's Delta table as of this version (time travel) instead of its current
+            version; training-set manifests use it to rebuild a dataset exactly.
 
     Example:
         >>> lookup = FeatureLookup(source=user_spend, features=["amount_7d"],      # doctest: +SKIP
@@ -57,7 +63,8 @@ class FeatureLookup:
 
     def __init__(self, source: "FeatureGroup", features: Optional[Union[str, Sequence[str]]] = None,
                  ttl: Optional[dt.timedelta] = None, prefix: Optional[str] = None,
-                 rename: Optional[Mapping[str, str]] = None) -> None:
+                 rename: Optional[Mapping[str, str]] = None, schema_version: Optional[int] = None,
+                 delta_version: Optional[int] = None) -> None:
         from seeknal_spark.feature_group import FeatureGroup
 
         if not isinstance(source, FeatureGroup):
@@ -77,32 +84,55 @@ class FeatureLookup:
                 raise DefinitionError(f"FeatureLookup on {source.name!r}: ttl {ttl} is negative")
         if prefix is not None and not isinstance(prefix, str):
             raise DefinitionError(f"FeatureLookup on {source.name!r}: prefix must be a string, got {prefix!r}")
+        for label, value in (("schema_version", schema_version), ("delta_version", delta_version)):
+            low = 1 if label == "schema_version" else 0
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < low):
+                raise DefinitionError(f"FeatureLookup on {source.name!r}: {label} must be an integer >= {low}, "
+                                      f"got {value!r}")
         self.source = source
+        self.schema_version = schema_version
+        self.delta_version = delta_version
         self.requested_features: Optional[List[str]] = features  # type: ignore[assignment]
         self.ttl = ttl
         self.prefix = prefix
         self.rename: Dict[str, str] = dict(rename or {})
 
     # -- resolution against the stored definition ----------------------------------------------------------
-    def _state(self) -> "GroupState":
+    def _state(self) -> Tuple["GroupState", int]:
+        """The group's state and the Delta version it was read at (``delta_version`` when pinned)."""
         from seeknal_spark.offline import delta_log
 
-        table = delta_log.open_table(self.source.table_path)
+        table = delta_log.open_table(self.source.table_path, self.delta_version)
         state = delta_log.read_state(table) if table is not None else None
         if state is None or not state.schemas:
             raise StoreError(f"feature group {self.source.project}/{self.source.name} has never been written "
                              f"(no Delta table at {self.source.table_path}); write it before looking it up")
-        return state
+        return state, table.version()
 
     def resolve(self) -> ResolvedLookup:
-        """Check the lookup against the group's stored definition (raises for unknown features or renames)."""
-        state = self._state()
-        stored = state.latest.names
-        types = state.latest.types()
+        """Check the lookup against the group's stored definition (raises for unknown features or renames).
+
+        The result records the Delta version it was resolved at; retrieval reads that version, so the schema
+        checked here and the rows read belong to one snapshot.
+        """
+        state, delta_version = self._state()
+        if self.schema_version is not None:
+            try:
+                schema = state.schema(self.schema_version)
+            except KeyError:
+                at = f" at Delta version {delta_version}" if self.delta_version is not None else ""
+                raise DefinitionError(
+                    f"FeatureLookup on {self.source.name!r}: schema_version={self.schema_version} does not exist"
+                    f"{at}; the group's schema versions are {[v.version for v in state.schemas]}") from None
+        else:
+            schema = state.latest
+        stored = schema.names
+        types = schema.types()
         wanted = list(self.requested_features) if self.requested_features is not None else list(stored)
         unknown = [f for f in wanted if f not in types]
         if unknown:
-            raise DefinitionError(f"feature group {self.source.name!r} has no feature(s) {unknown}; "
+            version = f" schema version {schema.version}" if self.schema_version is not None else ""
+            raise DefinitionError(f"feature group {self.source.name!r}{version} has no feature(s) {unknown}; "
                                   f"its features are {stored}")
         bad_rename = [f for f in self.rename if f not in wanted]
         if bad_rename:
@@ -116,7 +146,8 @@ class FeatureLookup:
         return ResolvedLookup(lookup=self, table_path=self.source.table_path, join_keys=tuple(state.join_keys),
                               key_types=tuple(state.key_types), event_time_col=state.event_time_col,
                               features=tuple(wanted), output_names=tuple(outputs),
-                              feature_types=tuple((f, types[f]) for f in wanted), ttl=self.ttl)
+                              feature_types=tuple((f, types[f]) for f in wanted), ttl=self.ttl,
+                              delta_version=delta_version, schema_version=schema.version)
 
     @property
     def features(self) -> List[str]:
@@ -135,7 +166,9 @@ class FeatureLookup:
 
     def __repr__(self) -> str:
         return (f"FeatureLookup(source={self.source.name!r}, features={self.requested_features!r}, "
-                f"ttl={self.ttl!r}, prefix={self.prefix!r}, rename={self.rename!r})")
+                f"ttl={self.ttl!r}, prefix={self.prefix!r}, rename={self.rename!r}"
+                + (f", schema_version={self.schema_version!r}" if self.schema_version is not None else "")
+                + (f", delta_version={self.delta_version!r}" if self.delta_version is not None else "") + ")")
 
 
 # -- FillNull ------------------------------------------------------------------------------------------------
