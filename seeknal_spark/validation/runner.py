@@ -5,7 +5,6 @@ Great Expectations is imported here, inside functions, only when a validation ru
 
 from __future__ import annotations
 
-import logging
 import time
 import uuid
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
@@ -18,7 +17,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["import_gx", "run_expectations", "RESULT_FORMAT"]
 
-log = logging.getLogger(__name__)
 
 # SUMMARY: counts plus up to 20 example unexpected values per failed column-map expectation.
 RESULT_FORMAT = "SUMMARY"
