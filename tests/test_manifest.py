@@ -216,3 +216,15 @@ def fg_first_version(fg) -> int:
     history = DeltaTable(fg.table_path).history()
     writes = sorted(int(h["version"]) for h in history if "seeknal.write" in h)
     return writes[0]
+
+
+def test_manifest_and_fingerprint_on_spark_connect(world, spark, connect_spark, monkeypatch):
+    classic = _hist(world).using_spine(_spine(spark), date_col="at", keep_cols=["label"])
+    want = _rows(classic.to_dataframe_with_spine())
+    monkeypatch.setenv("SPARK_CONNECT_MODE_ENABLED", "1")
+    remote = _hist(world).using_spine(_spine(connect_spark), date_col="at", keep_cols=["label"])
+    got = _rows(remote.to_dataframe_with_spine())
+    assert got == want
+    assert remote.manifest()["spine"] == classic.manifest()["spine"]
+    rebuilt = HistoricalFeatures.from_manifest(classic.manifest()).using_spine(_spine(connect_spark))
+    assert _rows(rebuilt.to_dataframe_with_spine()) == want
