@@ -28,6 +28,7 @@ from seeknal_spark.offline.writer import WriteResult
 from seeknal_spark.retrieval import FeatureLookup, FillNull, HistoricalFeatures, HistoricalFeaturesWithSpine
 from seeknal_spark.serving import OnlineFeatures
 from seeknal_spark.transform import FeatureTransform, feature_transform, load_reference
+from seeknal_spark.validation import ValidationFailed, ValidationOutcome, load_suite
 
 __version__ = "0.1.0"
 
@@ -55,4 +56,7 @@ __all__ = [
     "DataError",
     "StoreError",
     "UnsupportedTableError",
+    "ValidationFailed",
+    "ValidationOutcome",
+    "load_suite",
 ]
