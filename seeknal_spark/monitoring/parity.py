@@ -22,7 +22,7 @@ from seeknal_spark.errors import DefinitionError, SeeknalError
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import SparkSession
 
-    from seeknal_spark.retrieval import FeatureLookup, HistoricalFeatures
+    from seeknal_spark.retrieval import HistoricalFeatures
     from seeknal_spark.serving import OnlineFeatures
 
 __all__ = ["ParityError", "validate_parity", "FeatureSkew", "SkewReport", "check_skew"]
@@ -210,7 +210,7 @@ class SkewReport:
 
 
 def _as_hist(source: Any) -> "HistoricalFeatures":
-    from seeknal_spark.retrieval import FeatureLookup, HistoricalFeatures
+    from seeknal_spark.retrieval import HistoricalFeatures
 
     if isinstance(source, HistoricalFeatures):
         return source
