@@ -27,8 +27,7 @@ from seeknal_spark import (
 )
 from seeknal_spark.config import default_offline_store_path, default_online_store_path
 from seeknal_spark.examples import retail
-from seeknal_spark.monitoring import drift, freshness
-from seeknal_spark.monitoring.charts import save_drift_charts
+from seeknal_spark.monitoring import check_skew
 from seeknal_spark.session import get_spark
 
 UTC = dt.timezone.utc
@@ -59,7 +58,7 @@ def materialize(spark, store) -> None:
         print(f"  took {time.time() - start:.1f}s")
 
 
-def training_set(spark, store):
+def training_set(spark, store, manifest_path: str):
     section("2. Point-in-time training set (no leakage) and a model trained on it")
     orders = retail.user_daily_orders.feature_group(store).get_or_create()
     profile = retail.user_profile.feature_group(store).get_or_create()
@@ -67,7 +66,8 @@ def training_set(spark, store):
         lookups=[FeatureLookup(source=orders, ttl=dt.timedelta(days=30)), FeatureLookup(source=profile)],
         fill_nulls=[FillNull(0.0, "double"), FillNull(0, "bigint")])
     spine = retail.labels(spark)
-    train = hist.using_spine(spine, date_col="label_time", keep_cols=["will_order_big"]).to_dataframe_with_spine()
+    train = hist.using_spine(spine, date_col="label_time", keep_cols=["will_order_big"]).to_dataframe_with_spine(
+        manifest_path=manifest_path)
     rows = train.orderBy("label_time", "user_id").collect()
     print(f"training set: {len(rows)} rows x {len(train.columns)} columns: {train.columns}")
     for r in rows[:3]:
@@ -76,6 +76,7 @@ def training_set(spark, store):
     acc = sum((model.predict([float(r[f]) for f in MODEL_FEATURES]) > 0.5) == bool(r["will_order_big"])
               for r in rows) / len(rows)
     print(f"logistic regression on {MODEL_FEATURES}: training accuracy {acc:.3f}")
+    print(f"training-set manifest (Delta/schema versions read, spine fingerprint): {manifest_path}")
     return hist, model
 
 
@@ -108,7 +109,7 @@ def fit_logistic(xs, ys, epochs: int = 200, lr: float = 0.5) -> Logistic:
     return Logistic(mean, scale, w, b)
 
 
-def serve(spark, hist, model, online_root: str) -> None:
+def serve(spark, hist, model, online_root: str, manifest_path: str) -> None:
     section("3. Publish the online table (DuckDB) and score keys without Spark")
     start = time.time()
     table = hist.serve(name="user_features", feature_end_time=AS_OF, store_root=online_root)
@@ -129,25 +130,27 @@ def serve(spark, hist, model, online_root: str) -> None:
         shown = {f: (round(row[f], 2) if isinstance(row[f], float) else row[f]) for f in MODEL_FEATURES}
         print(f"  user {row['user_id']}: {shown} -> P(big order) = {model.predict(x):.3f}; "
               f"equals training features at the same time: {same}")
+    table.validate_parity(manifest_path)  # raises ParityError listing every difference
+    print("parity: the online table serves the manifest's features, order, types and sources")
+    print(check_skew(table, hist, sample_keys=200, spark=spark))
     table.close()
 
 
 def monitor(spark, store, report_dir: str) -> None:
     section("4. Freshness and drift")
     orders = retail.user_daily_orders.feature_group(store).get_or_create()
-    fresh = freshness(orders.table_path, orders.name, orders.event_time_col, threshold=dt.timedelta(days=2),
-                      now=AS_OF + dt.timedelta(hours=12))
+    fresh = orders.freshness(threshold=dt.timedelta(days=2), now=AS_OF + dt.timedelta(hours=12))
     print(f"freshness of {orders.name}: newest event {fresh.newest_event_time}, age {fresh.age}, "
           f"stale={fresh.stale} (threshold {fresh.threshold})")
     baseline = ("2024-01-01", "2024-02-29T23:59:59")
     current = ("2024-04-01", "2024-04-30T23:59:59")
-    report = drift(orders.to_dataframe(*baseline, spark=spark), orders.to_dataframe(*current, spark=spark),
-                   orders.features, group=orders.name, baseline_range=baseline, current_range=current)
+    report = orders.drift(baseline, current, chart_dir=report_dir, spark=spark)
+    print(f"drift of {orders.name}, baseline {baseline[0]}..{baseline[1][:10]} vs current "
+          f"{current[0]}..{current[1][:10]} (amounts were made to grow in April):")
     table = report.to_pandas()
     with_cols = ["feature", "kind", "psi", "baseline_mean", "current_mean", "null_rate_change", "drifted"]
     print(table[with_cols].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-    charts = save_drift_charts(report, report_dir)
-    for feature, path in charts.items():
+    for feature, path in report.charts.items():
         print(f"  drift chart for {feature}: {path}")
 
 
@@ -167,9 +170,12 @@ def main(argv=None) -> int:
     spark = get_spark()
     started = time.time()
     materialize(spark, store)
-    hist, model = training_set(spark, store)
-    serve(spark, hist, model, online_root)
-    monitor(spark, store, os.path.join(os.path.dirname(root.rstrip("/")), "reports"))
+    reports = os.path.join(os.path.dirname(root.rstrip("/")), "reports")
+    os.makedirs(reports, exist_ok=True)
+    manifest = os.path.join(reports, "training_manifest.json")
+    hist, model = training_set(spark, store, manifest)
+    serve(spark, hist, model, online_root, manifest)
+    monitor(spark, store, reports)
     print(f"\ndemo finished in {time.time() - started:.0f}s")
     return 0
 

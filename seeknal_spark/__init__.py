@@ -25,7 +25,15 @@ from seeknal_spark.errors import (
 from seeknal_spark.feature_group import FeatureGroup
 from seeknal_spark.offline.state import SchemaVersion
 from seeknal_spark.offline.writer import WriteResult
-from seeknal_spark.retrieval import FeatureLookup, FillNull, HistoricalFeatures, HistoricalFeaturesWithSpine
+from seeknal_spark.monitoring import ParityError, SkewReport, check_skew, validate_parity
+from seeknal_spark.retrieval import (
+    FeatureLookup,
+    FillNull,
+    HistoricalFeatures,
+    HistoricalFeaturesWithSpine,
+    ManifestError,
+    SpineMismatchError,
+)
 from seeknal_spark.serving import OnlineFeatures
 from seeknal_spark.transform import FeatureTransform, feature_transform, load_reference
 from seeknal_spark.validation import ValidationFailed, ValidationOutcome, load_suite
@@ -48,6 +56,12 @@ __all__ = [
     "HistoricalFeatures",
     "HistoricalFeaturesWithSpine",
     "OnlineFeatures",
+    "validate_parity",
+    "check_skew",
+    "ParityError",
+    "SkewReport",
+    "ManifestError",
+    "SpineMismatchError",
     "SchemaVersion",
     "WriteResult",
     "SeeknalError",

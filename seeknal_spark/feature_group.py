@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
 
 from seeknal_spark.definitions import WRITE_MODES, Entity, Materialization, OfflineStore, check_name
 from seeknal_spark.errors import DefinitionError, SchemaError, StoreError
@@ -17,6 +17,8 @@ from seeknal_spark.timeutil import TimeLike, date_to_datetime, to_utc
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import DataFrame, SparkSession
 
+    from seeknal_spark.monitoring.drift import DriftReport
+    from seeknal_spark.monitoring.freshness import Freshness
     from seeknal_spark.validation import ValidationConfig, ValidationOutcome, ValidationRecord
 
 __all__ = ["FeatureGroup"]
@@ -328,6 +330,35 @@ class FeatureGroup:
         from seeknal_spark.validation import validation_history
 
         return validation_history(self.table_path, limit)
+
+    # -- monitoring --------------------------------------------------------------------------------------------
+    def freshness(self, threshold: dt.timedelta = dt.timedelta(days=1),
+                  now: Optional[TimeLike] = None) -> "Freshness":
+        """Age of the newest stored event time (from the Delta log's file statistics); warns past ``threshold``."""
+        from seeknal_spark.monitoring.freshness import freshness
+
+        state = self._load_state()
+        if state is None:
+            raise StoreError(f"feature group {self.project}/{self.name} has never been written ({self.table_path})")
+        return freshness(self.table_path, self.name, state.event_time_col, threshold, now)
+
+    def drift(self, baseline: Tuple[TimeLike, TimeLike], current: Tuple[TimeLike, TimeLike],
+              features: Optional[Sequence[str]] = None, threshold: float = 0.2, chart_dir: Optional[str] = None,
+              spark: Optional["SparkSession"] = None) -> "DriftReport":
+        """Compare feature distributions of two event-time windows: PSI, mean and null-rate change per feature.
+
+        ``report.to_pandas()`` is the table; with ``chart_dir`` a PNG per drifted feature is written there.
+        """
+        from seeknal_spark.monitoring.charts import save_drift_charts
+        from seeknal_spark.monitoring.drift import drift
+
+        names = list(features) if features is not None else self.features
+        report = drift(self.to_dataframe(*baseline, spark=spark), self.to_dataframe(*current, spark=spark), names,
+                       group=self.name, baseline_range=(str(baseline[0]), str(baseline[1])),
+                       current_range=(str(current[0]), str(current[1])), threshold=threshold)
+        if chart_dir is not None:
+            save_drift_charts(report, chart_dir)
+        return report
 
     def __repr__(self) -> str:
         return f"FeatureGroup(name={self.name!r}, project={self.project!r}, entity={self.entity!r})"

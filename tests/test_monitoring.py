@@ -10,7 +10,7 @@ import warnings
 import pytest
 
 from seeknal_spark import Entity, FeatureGroup, Materialization, OfflineMaterialization
-from seeknal_spark.monitoring import drift, freshness, population_stability_index
+from seeknal_spark.monitoring import freshness, population_stability_index
 from seeknal_spark.monitoring.charts import save_drift_charts
 from seeknal_spark.monitoring.freshness import StaleFeatureWarning
 
@@ -43,8 +43,7 @@ def test_freshness_reads_the_newest_event_time_from_the_log_and_warns_when_stale
                           now=newest + dt.timedelta(hours=3))
     assert fresh.newest_event_time == newest and not fresh.stale and fresh.age == dt.timedelta(hours=3)
     with pytest.warns(StaleFeatureWarning, match="activity is stale"):
-        stale = freshness(fg.table_path, fg.name, "ts", threshold=dt.timedelta(days=2),
-                          now=newest + dt.timedelta(days=3))
+        stale = fg.freshness(threshold=dt.timedelta(days=2), now=newest + dt.timedelta(days=3))
     assert stale.stale and stale.newest_watermark == dt.date(2024, 2, 28)
 
 
@@ -60,9 +59,8 @@ def _oracle_psi(base, cur, edges):
 
 def test_drift_flags_the_shifted_features_and_writes_charts(spark, written_group, tmp_path):
     fg, rows = written_group
-    base_df = fg.to_dataframe("2024-02-01", "2024-02-14T23:59:59", spark=spark)
-    cur_df = fg.to_dataframe("2024-02-15", "2024-02-28T23:59:59", spark=spark)
-    report = drift(base_df, cur_df, ["spend", "segment", "stable"], group=fg.name, threshold=0.2)
+    report = fg.drift(baseline=("2024-02-01", "2024-02-14T23:59:59"), current=("2024-02-15", "2024-02-28T23:59:59"),
+                      threshold=0.2, spark=spark)
     by_name = {f.feature: f for f in report.features}
     assert report.drifted == ["spend", "segment"]
     assert by_name["stable"].psi < 0.05
@@ -82,6 +80,8 @@ def test_drift_flags_the_shifted_features_and_writes_charts(spark, written_group
     table = report.to_pandas()
     assert list(table["feature"]) == ["spend", "segment", "stable"]
     charts = save_drift_charts(report, str(tmp_path / "charts"))
+    assert fg.drift(("2024-02-01", "2024-02-07"), ("2024-02-08", "2024-02-14"), features=["stable"],
+                    chart_dir=str(tmp_path / "none"), spark=spark).drifted == []
     assert set(charts) == {"spend", "segment"}
     for path in charts.values():
         with open(path, "rb") as handle:

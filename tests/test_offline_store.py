@@ -330,3 +330,22 @@ def test_each_write_records_feature_statistics_from_the_write_job(any_spark, sto
     median = sorted(amounts)[(len(amounts) - 1) // 2]
     assert amount["quantiles"]["0.5"] == pytest.approx(median)
     assert info["stats"]["cat"] == {"count": len(data) - 1, "null_count": 1}
+
+
+def test_reader_tags_rows_with_the_write_sequence_both_ways(spark, store, monkeypatch):
+    from seeknal_spark.offline import reader
+
+    fg = group(store, mode="append")
+    fg.set_dataframe(spark.createDataFrame(rows_days([1]), SCHEMA)).write()
+    tie = [(1, dt.datetime(2024, 1, 1, 0), -1.0, "later")]
+    fg.set_dataframe(spark.createDataFrame(tie, SCHEMA)).write()
+
+    def tagged():
+        df = reader.read_table(spark, fg.table_path, "event_time", with_seq=True)
+        return sorted((r.user_id, r.event_time, r.amount, r._seq) for r in df.collect())
+
+    per_write_scans = tagged()  # one scan per write, sequence number as a literal
+    monkeypatch.setattr(reader, "MAX_SEQ_SCANS", 0)
+    assert tagged() == per_write_scans  # parsed from each row's file name
+    seqs = {amount: seq for _, _, amount, seq in per_write_scans}
+    assert seqs[-1.0] > seqs[101.0] and len(per_write_scans) == len(rows_days([1])) + 1

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Dict, List, Optional
 
 from seeknal_spark.errors import StoreError
 from seeknal_spark.offline import delta_log
@@ -19,6 +19,7 @@ from seeknal_spark.timeutil import utc_date as py_utc_date
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql.types import StructType
 
 __all__ = ["read_table"]
 
@@ -44,14 +45,38 @@ def read_table(spark: "SparkSession", uri: str, event_time_col: str, *, version:
     first = py_utc_date(start) if start else min_date
     last = py_utc_date(end) if end else None
     files = delta_log.live_files(table, first, last)
-    if files:
-        df = spark.read.schema(data_schema).parquet(*[f.uri for f in files])
-    else:
+    if not files:
         df = spark.createDataFrame([], data_schema)
-    if with_seq:
-        seq = F.regexp_extract(F.col("_metadata.file_name"), SEQ_FILE_PATTERN, 1) if files else F.lit("")
-        df = df.withColumn(SEQ_COL, F.when(seq == "", F.lit(0)).otherwise(seq).cast("long"))
+        if with_seq:
+            df = df.withColumn(SEQ_COL, F.lit(0).cast("long"))
+    elif with_seq:
+        df = _read_with_seq(spark, data_schema, files)
+    else:
+        df = spark.read.schema(data_schema).parquet(*[f.uri for f in files])
     df = df.withColumn(PARTITION_COL, utc_date(F.col(event_time_col)))
     if start is not None or end is not None:
         df = df.where(in_range(F.col(event_time_col), start, end))
     return df
+
+
+# Up to this many distinct writes, files are read as one scan per write with the sequence number as a literal
+# (a plain vectorised scan); beyond it, the number is parsed from each row's file name.
+MAX_SEQ_SCANS = 32
+
+
+def _read_with_seq(spark: "SparkSession", schema: "StructType", files: List[delta_log.LiveFile]) -> "DataFrame":
+    from pyspark.sql import functions as F
+
+    by_seq: Dict[int, List[str]] = {}
+    for f in files:
+        by_seq.setdefault(f.seq if f.seq is not None else 0, []).append(f.uri)
+    if len(by_seq) <= MAX_SEQ_SCANS:
+        frames = [spark.read.schema(schema).parquet(*uris).withColumn(SEQ_COL, F.lit(seq).cast("long"))
+                  for seq, uris in sorted(by_seq.items())]
+        out = frames[0]
+        for frame in frames[1:]:
+            out = out.unionByName(frame)
+        return out
+    df = spark.read.schema(schema).parquet(*[f.uri for f in files])
+    seq = F.regexp_extract(F.col("_metadata.file_name"), SEQ_FILE_PATTERN, 1)
+    return df.withColumn(SEQ_COL, F.when(seq == "", F.lit(0)).otherwise(seq).cast("long"))

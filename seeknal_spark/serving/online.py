@@ -493,6 +493,13 @@ class OnlineFeatures:
                 old.close()
             return True
 
+    def validate_parity(self, manifest: Any, *, check_delta_versions: bool = False) -> None:
+        """Raise ParityError unless this table serves what the training manifest records (names, order, types,
+        sources, schema versions; Delta versions too when asked)."""
+        from seeknal_spark.monitoring.parity import validate_parity
+
+        validate_parity(manifest, self, check_delta_versions=check_delta_versions)
+
     def close(self) -> None:
         self._snap.close()
 
