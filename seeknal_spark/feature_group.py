@@ -5,7 +5,14 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
 
-from seeknal_spark.definitions import WRITE_MODES, Entity, Materialization, OfflineStore, check_name
+from seeknal_spark.definitions import (
+    WRITE_MODES,
+    Entity,
+    Materialization,
+    OfflineMaterialization,
+    OfflineStore,
+    check_name,
+)
 from seeknal_spark.errors import DefinitionError, SchemaError, StoreError
 from seeknal_spark.offline import delta_log
 from seeknal_spark.offline.frames import as_utc_timestamp, in_range, require_columns, to_spark
@@ -40,14 +47,15 @@ class FeatureGroup:
         >>> fg = FeatureGroup("user_spend", entity=user,
         ...                   materialization=Materialization(event_time_col="event_time"))
         >>> fg.set_dataframe(df).set_features(None).write()          # doctest: +SKIP
-        >>> FeatureGroup("user_spend").get_or_create().features      # doctest: +SKIP
+        >>> FeatureGroup("user_spend", store=store).get_or_create().features   # doctest: +SKIP
         ['amount_7d', 'orders_7d']
     """
 
     def __init__(self, name: str, entity: Optional[Entity] = None,
                  materialization: Optional[Materialization] = None, description: Optional[str] = None,
-                 project: str = "default") -> None:
+                 project: str = "default", store: Optional[OfflineStore] = None) -> None:
         self.name = check_name(name, "feature group name")
+        self._store = store  # where to find the group when no materialization is given (get_or_create)
         self.project = check_name(project, "project")
         self.entity = entity
         self.materialization = materialization
@@ -62,7 +70,9 @@ class FeatureGroup:
     @property
     def store(self) -> OfflineStore:
         m = self.materialization
-        return m.offline_materialization.resolved_store() if m else OfflineStore()
+        if m is not None and m.offline_materialization.store is not None:
+            return m.offline_materialization.store
+        return self._store or OfflineStore()
 
     @property
     def table_path(self) -> str:
@@ -162,7 +172,12 @@ class FeatureGroup:
         if self.entity is None:
             self.entity = Entity(state.entity_name, list(state.join_keys), state.entity_description)
         if self.materialization is None:
-            self.materialization = Materialization(event_time_col=state.event_time_col)
+            self.materialization = Materialization(
+                event_time_col=state.event_time_col,
+                offline_materialization=OfflineMaterialization(store=self._store))
+        elif self.materialization.event_time_col != state.event_time_col:
+            raise DefinitionError(f"feature group {self.name!r} is stored with event-time column "
+                                  f"{state.event_time_col!r}, not {self.materialization.event_time_col!r}")
         if self.description is None:
             self.description = state.description
         if self._features is None and self._df is None:
