@@ -139,6 +139,9 @@ def test_no_skew_after_publishing_then_skew_after_an_overwrite(setup, spark, tmp
     some = check_skew(table, hist, sample_keys=[{"user_id": changed[0]}, {"user_id": 999}], spark=spark)
     assert some.keys_checked == 2 and some.features["s_amount"].mismatches == 1
     assert check_skew(table, hist, sample_keys=3, spark=spark).keys_checked == 3
+    # the lookups themselves (a list) work like the HistoricalFeatures built from them
+    by_lookups = check_skew(table, list(hist.lookups), sample_keys=[{"user_id": changed[0]}], spark=spark)
+    assert by_lookups.features["s_amount"].mismatches == 1
 
 
 def test_skew_of_a_table_published_at_another_as_of(setup, spark, tmp_path):

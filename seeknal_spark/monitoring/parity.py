@@ -210,7 +210,7 @@ class SkewReport:
 
 
 def _as_hist(source: Any) -> "HistoricalFeatures":
-    from seeknal_spark.retrieval import HistoricalFeatures
+    from seeknal_spark.retrieval import FeatureLookup, HistoricalFeatures
 
     if isinstance(source, HistoricalFeatures):
         return source
