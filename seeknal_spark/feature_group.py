@@ -19,7 +19,7 @@ from seeknal_spark.offline.frames import as_utc_timestamp, in_range, require_col
 from seeknal_spark.offline.layout import PARTITION_COL, SEQ_COL, table_uri
 from seeknal_spark.offline.state import GroupState, SchemaVersion
 from seeknal_spark.offline.writer import StagedCheck, WriteRequest, WriteResult, write_native, write_portable
-from seeknal_spark.timeutil import TimeLike, date_to_datetime, to_utc
+from seeknal_spark.timeutil import TimeLike, date_to_datetime, time_range, to_utc
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import DataFrame, SparkSession
@@ -226,10 +226,7 @@ class FeatureGroup:
         mode = mode or self.materialization.offline_materialization.mode
         if mode not in WRITE_MODES:
             raise DefinitionError(f"write mode {mode!r} is not one of {WRITE_MODES}")
-        start, end = to_utc(feature_start_time, "feature_start_time"), to_utc(feature_end_time, "feature_end_time")
-        if start is not None and end is not None and start > end:
-            raise DefinitionError(f"empty time range: feature_start_time {start.isoformat()} is after "
-                                  f"feature_end_time {end.isoformat()}")
+        start, end = time_range(feature_start_time, feature_end_time)
         df, keys, ts = self._df, self.join_keys, self.event_time_col
         require_columns(df, [ts], "event-time column", "set Materialization(event_time_col=...) to an existing column")
         require_columns(df, keys, f"join keys of entity {self.entity.name!r}")  # type: ignore[union-attr]

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Optional, Union
+from typing import Optional, Tuple, Union
 
 from seeknal_spark.errors import DefinitionError
 
-__all__ = ["TimeLike", "to_utc", "to_micros", "from_micros", "utc_date", "date_to_datetime"]
+__all__ = ["TimeLike", "to_utc", "time_range", "to_micros", "from_micros", "utc_date", "date_to_datetime"]
 
 TimeLike = Union[dt.datetime, dt.date, str]
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
@@ -31,6 +31,16 @@ def to_utc(value: Optional[TimeLike], what: str = "time") -> Optional[dt.datetim
     if isinstance(value, dt.date):
         return date_to_datetime(value)
     raise DefinitionError(f"{what} {value!r} is not a datetime, date or ISO-8601 string")
+
+
+def time_range(start: Optional[TimeLike], end: Optional[TimeLike]) -> Tuple[Optional[dt.datetime],
+                                                                          Optional[dt.datetime]]:
+    """``feature_start_time``/``feature_end_time`` as UTC datetimes; refuses a range whose start is after its end."""
+    start_t, end_t = to_utc(start, "feature_start_time"), to_utc(end, "feature_end_time")
+    if start_t is not None and end_t is not None and start_t > end_t:
+        raise DefinitionError(f"empty time range: feature_start_time {start_t.isoformat()} is after "
+                              f"feature_end_time {end_t.isoformat()}")
+    return start_t, end_t
 
 
 def date_to_datetime(value: dt.date) -> dt.datetime:

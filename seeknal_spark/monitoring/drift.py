@@ -11,12 +11,13 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
 
+from seeknal_spark.offline.write_stats import is_numeric_type
+
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import DataFrame
 
 __all__ = ["FeatureDrift", "DriftReport", "drift", "population_stability_index"]
 
-_NUMERIC = ("byte", "short", "integer", "long", "float", "double")
 _EPS = 1e-4
 TOP_CATEGORIES = 20
 
@@ -121,8 +122,7 @@ def drift(baseline: "DataFrame", current: "DataFrame", features: Sequence[str], 
     from pyspark.sql import functions as F
 
     types = {f.name: f.dataType.jsonValue() for f in baseline.schema.fields}
-    numeric = [f for f in features if isinstance(types[f], str)
-               and (types[f] in _NUMERIC or types[f].startswith("decimal"))]
+    numeric = [f for f in features if is_numeric_type(types[f])]
     categorical = [f for f in features if f not in numeric and types[f] in ("string", "boolean")]
     results: List[FeatureDrift] = []
     if numeric:

@@ -80,27 +80,34 @@ def history(table: DeltaTable, limit: Optional[int] = None) -> List[Dict[str, ob
 def read_state(table: DeltaTable) -> Optional[GroupState]:
     """The feature-group state as of the table's loaded version."""
     version = table.version()
-    entries = history(DeltaTable(table.table_uri), None) if version < _latest(table) else history(table, 3)
+    # delta-rs reads history from the newest commit but numbers it down from the *loaded* version, so for an
+    # older loaded version read the history of a freshly opened (latest) table.
+    latest = DeltaTable(table.table_uri)
+    entries = history(latest, None) if version < latest.version() else history(table, 3)
     for entry in entries:
         if int(entry.get("version", -1)) > version:
             continue
-        if STATE_KEY in entry:
-            return GroupState.from_json(str(entry[STATE_KEY]))
-        if entry.get("userMetadata"):  # written by Spark's Delta writer (native path)
-            try:
-                user = json.loads(str(entry["userMetadata"]))
-            except ValueError:
-                continue
-            if isinstance(user, dict) and STATE_KEY in user:
-                return GroupState.from_json(json.dumps(user[STATE_KEY]))
+        state = _state_of(entry)
+        if state is not None:
+            return state
     config = table.metadata().configuration or {}
     if STATE_KEY in config and config[STATE_KEY]:
         return GroupState.from_json(str(config[STATE_KEY]))
     return None
 
 
-def _latest(table: DeltaTable) -> int:
-    return DeltaTable(table.table_uri).version()
+def _state_of(entry: Dict[str, object]) -> Optional[GroupState]:
+    """The state recorded in one commit info (custom metadata, or userMetadata of Spark's Delta writer)."""
+    if STATE_KEY in entry:
+        return GroupState.from_json(str(entry[STATE_KEY]))
+    if entry.get("userMetadata"):  # written by Spark's Delta writer (native path)
+        try:
+            user = json.loads(str(entry["userMetadata"]))
+        except ValueError:
+            return None
+        if isinstance(user, dict) and STATE_KEY in user:
+            return GroupState.from_json(json.dumps(user[STATE_KEY]))
+    return None
 
 
 def live_files(table: DeltaTable, start_date: Optional[dt.date] = None,

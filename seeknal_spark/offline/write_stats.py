@@ -18,7 +18,8 @@ QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 _NUMERIC = ("byte", "short", "integer", "long", "float", "double")
 
 
-def _is_numeric(type_json: Any) -> bool:
+def is_numeric_type(type_json: Any) -> bool:
+    """True for a Spark/Delta type JSON value of a number (integers, floats, decimals)."""
     return isinstance(type_json, str) and (type_json in _NUMERIC or type_json.startswith("decimal"))
 
 
@@ -31,7 +32,7 @@ def stat_columns(df: "DataFrame", features: Sequence[str]) -> List["Column"]:
     for i, name in enumerate(features):
         c = F.col(name)
         cols.append(F.sum(c.isNull().cast("long")).alias(f"{i}__nulls"))
-        if _is_numeric(types[name]):
+        if is_numeric_type(types[name]):
             x = c.cast("double")
             cols += [F.min(x).alias(f"{i}__min"), F.max(x).alias(f"{i}__max"), F.avg(x).alias(f"{i}__mean"),
                      F.stddev(x).alias(f"{i}__stddev"),

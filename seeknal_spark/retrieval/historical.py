@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, 
 from seeknal_spark.errors import DataError, DefinitionError, SchemaError
 from seeknal_spark.retrieval.asof import FeatureSide, asof_pass, qcol
 from seeknal_spark.retrieval.lookup import FeatureLookup, FillNull, ResolvedLookup, apply_fill_nulls
-from seeknal_spark.timeutil import TimeLike, from_micros, to_utc
+from seeknal_spark.timeutil import TimeLike, from_micros, time_range
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import Column, DataFrame, SparkSession
@@ -163,11 +163,7 @@ class HistoricalFeatures:
         from seeknal_spark.session import get_spark
 
         session = get_spark(spark)
-        start = to_utc(feature_start_time, "feature_start_time")
-        end = to_utc(feature_end_time, "feature_end_time")
-        if start is not None and end is not None and start > end:
-            raise DefinitionError(f"empty time range: feature_start_time {start.isoformat()} is after "
-                                  f"feature_end_time {end.isoformat()}")
+        start, end = time_range(feature_start_time, feature_end_time)
         resolved = self.resolve()
         keys = list(resolved[0].join_keys)
         for r in resolved[1:]:
