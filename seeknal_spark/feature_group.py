@@ -18,7 +18,7 @@ from seeknal_spark.offline import delta_log
 from seeknal_spark.offline.frames import as_utc_timestamp, in_range, require_columns, to_spark
 from seeknal_spark.offline.layout import PARTITION_COL, SEQ_COL, table_uri
 from seeknal_spark.offline.state import GroupState, SchemaVersion
-from seeknal_spark.offline.writer import StagedCheck, WriteRequest, WriteResult, write_native, write_portable
+from seeknal_spark.offline.writer import StagedCheck, WriteRequest, WriteResult, write as write_request
 from seeknal_spark.timeutil import TimeLike, date_to_datetime, time_range, to_utc
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -239,7 +239,7 @@ class FeatureGroup:
         if overlap:
             raise SchemaError(f"features {sorted(overlap)} are also join keys or the event-time column")
         before = self._load_state()
-        after = self._next_state(before, df, keys, ts, features)
+        after = self._next_state(before, df, keys, ts, features)  # checked now: bad input fails before any job
         ordered = [f for f, _ in after.all_features()]
         from pyspark.sql import functions as F
 
@@ -251,11 +251,13 @@ class FeatureGroup:
 
             checks[CHECK_NAME] = self._validation.staged_check(
                 f"{self.project}/{self.name}", keys, ts, after.all_features(), start, end)
-        req = WriteRequest(uri=self.table_path, df=frame, before=before, after=after, mode=mode, start=start,
-                           end=end, run_id=run_id, checks=checks)
-        from seeknal_spark.session import has_delta_jvm
 
-        result = write_native(req) if has_delta_jvm(df.sparkSession) else write_portable(req)
+        def evolve(state: Optional[GroupState]) -> GroupState:
+            return self._next_state(state, df, keys, ts, features)
+
+        req = WriteRequest(uri=self.table_path, df=frame, evolve=evolve, mode=mode, start=start, end=end,
+                           run_id=run_id, checks=checks)
+        result = write_request(req)
         self._load_state()
         return result
 

@@ -22,7 +22,7 @@ from deltalake.transaction import (
 
 from seeknal_spark.errors import StoreError, UnsupportedTableError
 from seeknal_spark.offline.layout import PARTITION_COL, seq_of_file_name
-from seeknal_spark.offline.state import STATE_KEY, GroupState
+from seeknal_spark.offline.state import STATE_KEY, GroupState, decode_commit_metadata
 
 __all__ = ["LiveFile", "open_table", "check_portable", "read_state", "live_files", "commit_files",
            "set_properties", "app_version", "history", "commit_schema_json"]
@@ -82,12 +82,12 @@ def read_state(table: DeltaTable) -> Optional[GroupState]:
     version = table.version()
     # delta-rs reads history from the newest commit but numbers it down from the *loaded* version, so for an
     # older loaded version read the history of a freshly opened (latest) table.
-    latest = DeltaTable(table.table_uri)
+    latest = DeltaTable(table.table_uri, storage_options=_options_of(table))
     entries = history(latest, None) if version < latest.version() else history(table, 3)
     for entry in entries:
         if int(entry.get("version", -1)) > version:
             continue
-        state = _state_of(entry)
+        state, _ = decode_commit_metadata(entry)
         if state is not None:
             return state
     config = table.metadata().configuration or {}
@@ -96,18 +96,8 @@ def read_state(table: DeltaTable) -> Optional[GroupState]:
     return None
 
 
-def _state_of(entry: Dict[str, object]) -> Optional[GroupState]:
-    """The state recorded in one commit info (custom metadata, or userMetadata of Spark's Delta writer)."""
-    if STATE_KEY in entry:
-        return GroupState.from_json(str(entry[STATE_KEY]))
-    if entry.get("userMetadata"):  # written by Spark's Delta writer (native path)
-        try:
-            user = json.loads(str(entry["userMetadata"]))
-        except ValueError:
-            return None
-        if isinstance(user, dict) and STATE_KEY in user:
-            return GroupState.from_json(json.dumps(user[STATE_KEY]))
-    return None
+def _options_of(table: DeltaTable) -> Optional[Dict[str, str]]:
+    return getattr(table, "_storage_options", None)
 
 
 def live_files(table: DeltaTable, start_date: Optional[dt.date] = None,

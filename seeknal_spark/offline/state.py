@@ -11,7 +11,8 @@ import json
 from dataclasses import dataclass, field, replace
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-__all__ = ["SchemaVersion", "GroupState", "STATE_KEY", "WRITE_KEY"]
+__all__ = ["SchemaVersion", "GroupState", "WriteInfo", "STATE_KEY", "WRITE_KEY", "encode_commit_metadata",
+           "decode_commit_metadata"]
 
 STATE_KEY = "seeknal.state"
 WRITE_KEY = "seeknal.write"
@@ -156,3 +157,35 @@ class WriteInfo:
                 "schema_version": self.schema_version, "seq": self.seq,
                 "partitions_written": list(self.partitions_written), "run_id": self.run_id, **self.extra}
         return json.dumps(data, separators=(",", ":"), sort_keys=True, default=str)
+
+
+def encode_commit_metadata(state: GroupState, info: WriteInfo) -> str:
+    """The commit's ``userMetadata``: ``{"seeknal.state": {...}, "seeknal.write": {...}}`` (both write paths)."""
+    return json.dumps({STATE_KEY: state.to_dict(), WRITE_KEY: json.loads(info.to_json())},
+                      separators=(",", ":"), sort_keys=True, default=str)
+
+
+def decode_commit_metadata(entry: Dict[str, Any]) -> Tuple[Optional[GroupState], Optional[Dict[str, Any]]]:
+    """(state, write info) recorded in one commit info, whichever engine wrote or reads it.
+
+    Current commits carry them in ``userMetadata`` (readable by every Delta engine, Spark's ``history()``
+    included); tables written by seeknal_spark 0.1 carried them as custom top-level commit-info keys.
+    """
+    state_raw: Any = entry.get(STATE_KEY)
+    write_raw: Any = entry.get(WRITE_KEY)
+    user = entry.get("userMetadata")
+    if user:
+        try:
+            decoded = json.loads(str(user))
+        except ValueError:
+            decoded = None
+        if isinstance(decoded, dict):
+            state_raw = decoded.get(STATE_KEY, state_raw)
+            write_raw = decoded.get(WRITE_KEY, write_raw)
+    state = None
+    if state_raw:
+        state = GroupState.from_json(state_raw if isinstance(state_raw, str) else json.dumps(state_raw))
+    write = None
+    if write_raw:
+        write = json.loads(write_raw) if isinstance(write_raw, str) else dict(write_raw)
+    return state, write
