@@ -79,10 +79,11 @@ def write_portable(req: WriteRequest) -> WriteResult:
         created += new.paths
         kept: Optional[_Staged] = None
         kept_plan: Optional[DayPlan] = None
+        clash: List[dt.date] = []
         for attempt in range(MAX_ATTEMPTS):
             version = table.version() if table is not None else -1
             plan = plan_days(req.mode, req.start, req.end, new.days, _dates(table))
-            if kept is None or kept_plan != plan:
+            if kept is None or kept_plan != plan or clash:  # the days it rewrites changed: plan them again
                 _discard(fs, kept)
                 kept = _stage_kept_rows(req, after, table, plan, new, fs, root, writer_id, attempt, version + 1)
                 created += kept.paths
