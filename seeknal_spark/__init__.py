@@ -21,6 +21,7 @@ from seeknal_spark.errors import (
     SeeknalError,
     StoreError,
     UnsupportedTableError,
+    ConcurrentWriteError,
 )
 from seeknal_spark.feature_group import FeatureGroup
 from seeknal_spark.offline.state import SchemaVersion
@@ -70,6 +71,7 @@ __all__ = [
     "DataError",
     "StoreError",
     "UnsupportedTableError",
+    "ConcurrentWriteError",
     "ValidationFailed",
     "ValidationOutcome",
     "load_suite",
