@@ -229,7 +229,7 @@ def _move(fs: pafs.FileSystem, root: str, staging: str, writer_id: str, tag: str
             continue
         parts = dict(p.split("=", 1) for p in info.path[len(staging) + 1:].split("/")[:-1])
         day = parts[PARTITION_COL]
-        rel = f"{PARTITION_COL}={day}/{data_file_name(seq, f'{writer_id[:12]}{tag}-{info.base_name}')}"
+        rel = f"{PARTITION_COL}={day}/{data_file_name(seq, f'{writer_id}{tag}-{info.base_name}')}"
         target = f"{root}/{rel}"
         fs.create_dir(f"{root}/{PARTITION_COL}={day}", recursive=True)
         fs.move(info.path, target)
