@@ -41,8 +41,11 @@ def spine_micros(df: "DataFrame", date_col: str) -> "Column":
     if isinstance(data_type, DateType):
         return F.unix_date(col).cast("long") * F.lit(_MICROS_PER_DAY)
     if isinstance(data_type, TimestampNTZType):
-        epoch = F.lit("1970-01-01 00:00:00").cast("timestamp_ntz")
-        return F.timestamp_diff("MICROSECOND", epoch, col)
+        # Wall-clock parts (time-zone free for TIMESTAMP_NTZ); F.timestamp_diff does not exist before Spark 4.0.
+        seconds = F.extract(F.lit("SECOND"), col) * F.lit(1_000_000)  # decimal(8,6): exact microseconds
+        return (F.unix_date(col.cast("date")).cast("long") * F.lit(_MICROS_PER_DAY)
+                + F.hour(col).cast("long") * F.lit(3_600_000_000) + F.minute(col).cast("long") * F.lit(60_000_000)
+                + seconds.cast("long"))
     raise SchemaError(f"spine column {date_col!r} has type {data_type.simpleString()}; date_col must be a "
                       f"timestamp or a date (cast it, e.g. F.to_timestamp(F.col({date_col!r})))")
 
