@@ -12,6 +12,8 @@ __all__ = [
     "DataError",
     "StoreError",
     "UnsupportedTableError",
+    "VersionLabelError",
+    "LabelExistsError",
 ]
 
 
@@ -37,3 +39,16 @@ class StoreError(SeeknalError, RuntimeError):
 
 class UnsupportedTableError(StoreError):
     """A Delta table uses a feature the portable reader cannot honour."""
+
+
+class VersionLabelError(DefinitionError):
+    """A feature-version label (``write(version=...)``, ``FeatureLookup(version=...)``) is malformed or unknown."""
+
+
+class LabelExistsError(VersionLabelError):
+    """A write reuses a version label that already names another commit of the group (labels are unique)."""
+
+    def __init__(self, message: str, label: str, delta_version: int) -> None:
+        super().__init__(message)
+        self.label = label
+        self.delta_version = delta_version

@@ -59,6 +59,7 @@ class WriteRequest:
     end: Optional[dt.datetime] = None
     run_id: Optional[str] = None
     checks: Dict[str, StagedCheck] = field(default_factory=dict)
+    label: Optional[str] = None  # version label recorded in the commit's seeknal.write metadata
 
 
 @dataclass(frozen=True)
@@ -218,7 +219,8 @@ def write_portable(req: WriteRequest) -> WriteResult:
         info = WriteInfo(mode=req.mode, start=_iso(req.start), end=_iso(req.end), rows=rows,
                          schema_version=after.schema_version, seq=seq,
                          partitions_written=tuple(d.isoformat() for d in written_dates), run_id=req.run_id,
-                         extra={"stats": stats, **({"checks": check_results} if check_results else {})})
+                         extra={"stats": stats, **({"checks": check_results} if check_results else {})},
+                         label=req.label)
         schema_changed = req.before is None or req.before.schema_version != after.schema_version
         mode, filters = _partition_filters(req, schema_changed)
         schema_json = delta_log.commit_schema_json(
@@ -319,7 +321,7 @@ def write_native(req: WriteRequest) -> WriteResult:
     check_results = {name: check(req.df) for name, check in req.checks.items()}
     out = req.df.withColumn(PARTITION_COL, utc_date(F.col(ts)))
     info = WriteInfo(mode=req.mode, start=_iso(req.start), end=_iso(req.end), rows=-1,
-                     schema_version=req.after.schema_version, seq=-1, run_id=req.run_id,
+                     schema_version=req.after.schema_version, seq=-1, run_id=req.run_id, label=req.label,
                      extra={"checks": check_results} if check_results else {})
     mode, options = native_write_options(req, req.after.to_json(), info.to_json())
     out.write.format("delta").mode(mode).partitionBy(PARTITION_COL).options(**options).save(req.uri)
