@@ -79,7 +79,9 @@ def test_label_is_recorded_in_the_commit_metadata(labelled):
 
     fg, r1, _, _, _ = labelled
     entry = [e for e in DeltaTable(fg.table_path).history() if e["version"] == r1.version][0]
-    assert json.loads(entry["seeknal.write"])["label"] == "v1"
+    user = json.loads(entry.get("userMetadata") or "{}")  # both commit formats: userMetadata or top-level keys
+    write = user.get("seeknal.write") or json.loads(entry["seeknal.write"])
+    assert write["label"] == "v1"
 
 
 def test_lookup_at_label_reads_that_commit_after_later_writes(labelled, spark):
@@ -160,19 +162,15 @@ def test_unknown_or_malformed_labels(labelled, spark):
     assert FeatureLookup(source=fg, version="v1", delta_version=r1.version).resolve().delta_version == r1.version
 
 
-def test_native_writer_carries_the_label_in_user_metadata(spark, tmp_path):
-    """The native path (Spark's Delta writer) stores seeknal.write inside userMetadata; labels read it there."""
+def test_labels_are_read_from_user_metadata_too():
+    """Spark's Delta writer (native path) stores the commit documents inside userMetadata; labels read them there."""
     from seeknal_spark.offline.labels import _write_info
     from seeknal_spark.offline.state import GroupState, WriteInfo
-    from seeknal_spark.offline.writer import WriteRequest, native_write_options
 
     state = GroupState(project="p", name="g", entity_name="user", join_keys=("user_id",),
                        key_types=(("user_id", "long"),), event_time_col="ts").with_schema([("amount", "double")])
-    req = WriteRequest(uri=str(tmp_path), df=spark.createDataFrame(_rows(1), SCHEMA), before=None, after=state,
-                       mode="append", run_id="r", label="v7")
-    info = WriteInfo(mode="append", start=None, end=None, rows=-1, schema_version=1, seq=-1, run_id="r",
-                     label=req.label)
-    _, options = native_write_options(req, state.to_json(), info.to_json())
-    entry = {"version": 4, "userMetadata": options["userMetadata"], "operationMetrics": {"numOutputRows": "5"}}
-    parsed = _write_info(entry)
+    info = WriteInfo(mode="append", start=None, end=None, rows=-1, schema_version=1, seq=-1, run_id="r", label="v7")
+    user = json.dumps({"seeknal.state": json.loads(state.to_json()), "seeknal.write": json.loads(info.to_json())})
+    parsed = _write_info({"version": 4, "userMetadata": user, "operationMetrics": {"numOutputRows": "5"}})
     assert parsed is not None and (parsed["label"], parsed["run_id"]) == ("v7", "r")
+    assert _write_info({"version": 5, "userMetadata": "not json"}) is None

@@ -2,8 +2,9 @@
 
 For each source, DuckDB reads the live Parquet files of the table's current Delta version (or of the version the
 source pins, e.g. a labelled one) and keeps, per key, the row with the largest event time in ``[lower, as_of]``;
-ties on (keys, event time) go to the later write (the larger ``seq`` in the data file name). Sources with the same join keys share one table (full outer join on the
-keys); each distinct key set gets its own table. Every column gets the DuckDB type of its offline Delta type.
+ties on (keys, event time) go to the later write (the larger ``seq`` in the data file name). Sources with the same
+join keys share one table (full outer join on the keys); each distinct key set gets its own table. Every column gets
+the DuckDB type of its offline Delta type.
 """
 
 from __future__ import annotations
