@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from seeknal_spark.definitions import (
     WRITE_MODES,
@@ -14,7 +14,7 @@ from seeknal_spark.definitions import (
     check_name,
 )
 from seeknal_spark.errors import DefinitionError, SchemaError, StoreError
-from seeknal_spark.offline import delta_log
+from seeknal_spark.offline import delta_log, labels
 from seeknal_spark.offline.frames import as_utc_timestamp, in_range, require_columns, to_spark
 from seeknal_spark.offline.layout import PARTITION_COL, SEQ_COL, table_uri
 from seeknal_spark.offline.state import GroupState, SchemaVersion
@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import DataFrame, SparkSession
 
     from seeknal_spark.monitoring.drift import DriftReport
+    from seeknal_spark.offline.labels import LabelledVersion
     from seeknal_spark.monitoring.freshness import Freshness
     from seeknal_spark.validation import ValidationConfig, ValidationOutcome, ValidationRecord
 
@@ -206,6 +207,10 @@ class FeatureGroup:
         state = self._load_state()
         return [date_to_datetime(dt.date.fromisoformat(d)) for d in state.watermarks] if state else []
 
+    def versions(self) -> List["LabelledVersion"]:
+        """Labelled versions (``write(version=...)``), oldest first: label, Delta and schema version, time, rows."""
+        return labels.labelled_versions(self.table_path)
+
     @property
     def delta_version(self) -> Optional[int]:
         table = delta_log.open_table(self.table_path)
@@ -213,11 +218,13 @@ class FeatureGroup:
 
     # -- IO ----------------------------------------------------------------------------------------------------
     def write(self, feature_start_time: Optional[TimeLike] = None, feature_end_time: Optional[TimeLike] = None,
-              mode: Optional[str] = None, run_id: Optional[str] = None) -> WriteResult:
+              mode: Optional[str] = None, run_id: Optional[str] = None,
+              version: Optional[str] = None) -> WriteResult:
         """Write the DataFrame's rows with start <= event time <= end as one Delta commit.
 
         ``mode="overwrite"`` replaces exactly the stored rows in [start, end] (all rows without bounds);
         ``mode="append"`` adds. A ``run_id`` makes the write idempotent: a second write with it is skipped.
+        ``version="v1"`` labels the commit (unique per group; see :meth:`versions`, ``FeatureLookup(version=)``).
         """
         if self._df is None:
             raise DefinitionError(f"feature group {self.name!r} has no DataFrame: call set_dataframe(df) first")
@@ -238,6 +245,8 @@ class FeatureGroup:
         overlap = set(features) & (set(keys) | {ts})
         if overlap:
             raise SchemaError(f"features {sorted(overlap)} are also join keys or the event-time column")
+        if version is not None:
+            labels.ensure_label_free(self.table_path, version, run_id, f"{self.project}/{self.name}")
         before = self._load_state()
         after = self._next_state(before, df, keys, ts, features)  # checked now: bad input fails before any job
         ordered = [f for f, _ in after.all_features()]
@@ -259,7 +268,7 @@ class FeatureGroup:
             return self._next_state(state, df, keys, ts, features, tolerate=since)
 
         req = WriteRequest(uri=self.table_path, df=frame, evolve=evolve, mode=mode, start=start, end=end,
-                           run_id=run_id, checks=checks)
+                           run_id=run_id, checks=checks, label=version)
         result = write_request(req)
         self._load_state()
         return result
@@ -301,11 +310,14 @@ class FeatureGroup:
         return before.with_schema(list(before.latest.features) + added)
 
     def to_dataframe(self, feature_start_time: Optional[TimeLike] = None,
-                     feature_end_time: Optional[TimeLike] = None, version: Optional[int] = None,
+                     feature_end_time: Optional[TimeLike] = None, version: Optional[Union[int, str]] = None,
                      spark: Optional["SparkSession"] = None) -> "DataFrame":
-        """The stored rows (keys, event time, every feature) in [start, end], at a Delta version if given."""
+        """The stored rows (keys, event time, every feature) in [start, end], at a Delta version or label if given."""
         from seeknal_spark.offline.reader import read_table
         from seeknal_spark.session import get_spark
+
+        if isinstance(version, str):
+            version = labels.resolve_label(self.table_path, version, f"{self.project}/{self.name}")
 
         state = self._load_state(version)
         if state is None:

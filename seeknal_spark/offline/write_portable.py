@@ -94,7 +94,8 @@ def write_portable(req: WriteRequest) -> WriteResult:
             info = WriteInfo(mode=req.mode, start=iso(req.start), end=iso(req.end), rows=sum(new.rows.values()),
                              schema_version=after.schema_version, seq=version + 1,
                              partitions_written=tuple(d.isoformat() for d in sorted(new.days)), run_id=req.run_id,
-                             extra={"stats": stats, "retries": attempt, **({"label": req.label} if req.label else {}),
+                             label=req.label,
+                             extra={"stats": stats, "retries": attempt,
                                     **({"checks": check_results} if check_results else {})})
             try:
                 delta_log.commit_files(
