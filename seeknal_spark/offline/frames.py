@@ -23,10 +23,16 @@ def utc_micros(col: "Column") -> "Column":
 
 
 def utc_date(col: "Column") -> "Column":
-    """The UTC calendar date of a timestamp column, whatever ``spark.sql.session.timeZone`` is."""
+    """The UTC calendar date of a timestamp column, whatever ``spark.sql.session.timeZone`` is.
+
+    Exact integer arithmetic: Spark's ``/`` divides in floating point, where microseconds past about 2^53 (year
+    2255) lose precision and the last microsecond of a day would land in the next day's partition. Decimal
+    division is exact here (the fraction r/86400e6 never rounds up to 1 at 18 decimals).
+    """
     from pyspark.sql import functions as F
 
-    return F.date_from_unix_date(F.floor(F.unix_micros(col) / F.lit(_MICROS_PER_DAY)).cast("int"))
+    micros = F.unix_micros(col).cast("decimal(20,0)")
+    return F.date_from_unix_date(F.floor(micros / F.lit(_MICROS_PER_DAY).cast("decimal(20,0)")).cast("int"))
 
 
 def as_utc_timestamp(df: "DataFrame", column: str) -> "Column":

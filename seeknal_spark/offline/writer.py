@@ -126,7 +126,7 @@ def _kept_rows(req: WriteRequest, version: int) -> Optional["DataFrame"]:
     spark = req.df.sparkSession
     for day in sorted(boundary):
         lo = dt.datetime.combine(day, dt.time(), dt.timezone.utc)
-        hi = lo + dt.timedelta(days=1) - dt.timedelta(microseconds=1)
+        hi = lo + (dt.timedelta(days=1) - dt.timedelta(microseconds=1))  # no overflow on 9999-12-31
         stored = read_table(spark, req.uri, ts, version=version, start=lo, end=hi, with_seq=True)
         frames.append(stored.where(~in_range(F.col(ts), req.start, req.end)))
     kept = frames[0]
