@@ -24,6 +24,7 @@ from deltalake.transaction import AddAction
 
 from seeknal_spark.errors import DataError
 from seeknal_spark.offline import delta_log
+from seeknal_spark.offline.cleanup import WriterHeartbeat
 from seeknal_spark.offline.frames import in_range, utc_date
 from seeknal_spark.offline.layout import PARTITION_COL, SEQ_COL, STAGING_DIR, data_file_name
 from seeknal_spark.offline.parquet_stats import file_stats_json
@@ -142,10 +143,13 @@ def _check_keys(staged: "DataFrame", keys: Sequence[str], ts: str) -> None:
     """Refuse null join keys / event times and duplicate (keys, event time) rows, showing one example."""
     from pyspark.sql import functions as F
 
+    from pyspark.sql.types import DoubleType, FloatType
+
     cols = list(keys) + [ts]
     any_null = F.lit(False)
+    floats = {f.name for f in staged.schema.fields if isinstance(f.dataType, (FloatType, DoubleType))}
     for c in cols:
-        any_null = any_null | F.col(c).isNull()
+        any_null = any_null | F.col(c).isNull() | (F.isnan(F.col(c)) if c in floats else F.lit(False))
     bad = (staged.groupBy(*cols).agg(F.count(F.lit(1)).alias("_n"))
            .where(any_null | (F.col("_n") > 1)).limit(1).collect())
     if not bad:
@@ -156,6 +160,10 @@ def _check_keys(staged: "DataFrame", keys: Sequence[str], ts: str) -> None:
             what = "event-time column" if c == ts else "join key"
             raise DataError(f"{what} {c!r} is null in at least one row (e.g. {row_key(row, cols)}); "
                             "drop or fill those rows before writing. Nothing was written.")
+        if c in floats and row[c] != row[c]:  # NaN: training sets would join it, online lookups never find it
+            raise DataError(f"join key {c!r} is NaN in at least one row (e.g. {row_key(row, cols)}); NaN never "
+                            "equals itself, so no lookup could find it: drop or fix those rows before writing. "
+                            "Nothing was written.")
     raise DataError(f"duplicate rows for keys and event time {row_key(row, cols)} ({row['_n']} rows) in this write; "
                     "a feature group holds one row per (join keys, event time): aggregate or deduplicate first. "
                     "Nothing was written.")
@@ -183,6 +191,7 @@ def write_portable(req: WriteRequest) -> WriteResult:
     staging = f"{root}/{staging_rel}"
     moved: List[str] = []
     committed = False
+    heartbeat = WriterHeartbeat(staging, filesystem=fs).start()  # tells cleanup this staging dir is alive
     try:
         from pyspark.sql import Observation
 
@@ -193,7 +202,7 @@ def write_portable(req: WriteRequest) -> WriteResult:
         kept = _kept_rows(req, version_before) if exists else None
         out = new if kept is None else new.unionByName(kept)
         # One shuffle so each (date, write) lands in few files instead of one file per task and date.
-        (out.repartition(F.col(PARTITION_COL), F.col(SEQ_COL)).write.mode("error")
+        (out.repartition(F.col(PARTITION_COL), F.col(SEQ_COL)).write.mode("append")  # dir holds the heartbeat
          .option("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
          .option("compression", "snappy")
          .option("maxRecordsPerFile", MAX_RECORDS_PER_FILE)
@@ -230,6 +239,7 @@ def write_portable(req: WriteRequest) -> WriteResult:
             app_txn=(run_app_id(req.run_id), 0) if req.run_id else None)
         committed = True
     finally:
+        heartbeat.stop()
         if not committed:
             for path in moved:
                 _quiet(fs.delete_file, path)
