@@ -31,6 +31,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Set, Tuple
 
+import pyarrow as pa
 import pyarrow.fs as pafs
 
 from seeknal_spark.errors import DefinitionError, StoreError
@@ -181,7 +182,7 @@ def referenced_files(table_uri: str, storage_options: Optional[Dict[str, str]] =
             table.load_as_version(version)
         except Exception:  # noqa: BLE001 - versions whose commit files were cleaned up are not kept
             continue
-        paths.update(table.files())
+        paths.update(pa.table(table.get_add_actions(flatten=True)).column("path").to_pylist())
     return paths
 
 
