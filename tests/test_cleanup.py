@@ -153,7 +153,8 @@ def test_killed_writers_leave_readable_table_and_only_their_leftovers_are_remove
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(30)
     after = _rows(fg)
-    assert after == sorted(before_rows + [(30, dt.datetime(2024, 1, 3, 9), 30.0), (31, dt.datetime(2024, 1, 4, 9), 31.0)])
+    live_rows = [(30, dt.datetime(2024, 1, 3, 9), 30.0), (31, dt.datetime(2024, 1, 4, 9), 31.0)]
+    assert after == sorted(before_rows + live_rows)
     removed = remove_leftovers(fg.table_path, dt.timedelta(0))
     assert sorted(removed) == sorted(orphans)  # now nobody can own them
     assert not (table / "_staging").exists() or not any((table / "_staging").iterdir())
