@@ -103,6 +103,23 @@ def test_heartbeat_beats_while_running_and_stops_after(tmp_path):
     assert path.stat().st_mtime_ns == stopped
 
 
+def test_a_live_heartbeat_protects_its_staging_directory_whatever_its_age(tmp_path):
+    table = tmp_path / "t"
+    staging = table / "_staging" / "w1"
+    old = time.time() - 86400
+    with WriterHeartbeat(str(staging), interval=0.2):
+        part = staging / "part-0.parquet"
+        part.write_bytes(b"x")
+        os.utime(part, (old, old))
+        time.sleep(0.5)
+        assert remove_leftovers(str(table), dt.timedelta(0)) == []
+        assert part.exists()
+    time.sleep(0.8)  # 3 missed beats: the writer is dead
+    assert remove_leftovers(str(table), dt.timedelta(hours=1), dry_run=True) == []  # it beat less than an hour ago
+    assert remove_leftovers(str(table), dt.timedelta(0)) == ["_staging/w1"]
+    assert not staging.exists()
+
+
 def test_killed_writers_leave_readable_table_and_only_their_leftovers_are_removed(tmp_path, spark):
     root = tmp_path / "offline"
     fg = _group(root)
@@ -191,14 +208,22 @@ def test_vacuum_removes_leftovers_and_runs_delta_vacuum(tmp_path, spark):
     v0_files = _files(Path(fg.table_path))
     fg.set_dataframe(df.selectExpr("k", "ts", "x * 10 AS x")).write(mode="overwrite")  # replaces v0's data files
     dead = Path(fg.table_path) / "_staging" / "dead"
-    dead.mkdir(parents=True)
-    (dead / "part-0.parquet").write_bytes(b"x")
+
+    def dead_writer():  # a staging directory of a writer that died before its heartbeat existed
+        dead.mkdir(parents=True)
+        (dead / "part-0.parquet").write_bytes(b"x")
+        assert remove_leftovers(fg.table_path, dt.timedelta(0)) == []  # it might be about to beat
+        old = time.time() - 3600
+        for path in (dead / "part-0.parquet", dead):
+            os.utime(path, (old, old))
+
+    dead_writer()
     replaced = sorted(f for f in v0_files if f.startswith("_event_date="))
     # remove_leftovers alone keeps files of older versions (time travel)
     assert remove_leftovers(fg.table_path, dt.timedelta(0)) == ["_staging/dead"]
     assert _rows(fg, version=0) == sorted(BASE)
 
-    dead.mkdir(parents=True)
+    dead_writer()
     planned = fg.vacuum(retention=dt.timedelta(0), dry_run=True)
     assert planned["removed_leftovers"] == ["_staging/dead"] and dead.exists()
     assert sorted(p.split(fg.table_path.rstrip("/") + "/")[-1] for p in planned["vacuumed"]) == replaced

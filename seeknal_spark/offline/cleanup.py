@@ -8,8 +8,8 @@ A live writer proves it is alive with a heartbeat: :class:`WriterHeartbeat` rewr
 ``<table>/_staging/<id>/_heartbeat`` every ``interval`` seconds from a daemon thread (a killed process stops
 beating). :func:`remove_leftovers` removes
 
-- a staging directory whose heartbeat is stale (older than 3 beats) or absent, and whose newest file is older than
-  ``older_than``;
+- a staging directory whose heartbeat is stale (older than 3 beats), or absent for 3 beats, and whose newest file
+  is older than ``older_than``;
 - a data file under ``_event_date=*/`` that no version kept in the Delta log references (time travel to every
   kept version keeps working), older than ``older_than`` and older than the start of every live writer (a live
   writer's moved-but-uncommitted files were written after it started).
@@ -30,6 +30,7 @@ import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Set, Tuple
+from urllib.parse import unquote
 
 import pyarrow as pa
 import pyarrow.fs as pafs
@@ -182,7 +183,8 @@ def referenced_files(table_uri: str, storage_options: Optional[Dict[str, str]] =
             table.load_as_version(version)
         except Exception:  # noqa: BLE001 - versions whose commit files were cleaned up are not kept
             continue
-        paths.update(pa.table(table.get_add_actions(flatten=True)).column("path").to_pylist())
+        for path in pa.table(table.get_add_actions(flatten=True)).column("path").to_pylist():
+            paths.update((path, unquote(path)))  # the log may hold URL-encoded paths
     return paths
 
 
@@ -203,8 +205,10 @@ def remove_leftovers(table_uri: str, older_than: dt.timedelta, *, dry_run: bool 
     cutoff = now - older_than.total_seconds()
     removed: List[str] = []
     stagings = _stagings(fs, root, now)
+    # A directory without a heartbeat may be a writer between creating it and its first beat: give it 3 beats.
+    unbeaten_cutoff = min(cutoff, now - STALE_BEATS * default_interval())
     for staging in stagings:
-        if not staging.live and staging.newest <= cutoff:
+        if not staging.live and staging.newest <= (cutoff if staging.started is not None else unbeaten_cutoff):
             removed.append(staging.path[len(root) + 1:])
             if not dry_run:
                 fs.delete_dir(staging.path)
@@ -219,8 +223,9 @@ def remove_leftovers(table_uri: str, older_than: dt.timedelta, *, dry_run: bool 
             continue
         for info in fs.get_file_info(pafs.FileSelector(entry.path, recursive=True)):
             rel = info.path[len(root) + 1:]
-            if info.type != pafs.FileType.File or rel in referenced or _mtime(info) > cutoff:
-                continue
+            if (info.type != pafs.FileType.File or info.base_name.startswith((".", "_")) or rel in referenced
+                    or _mtime(info) > cutoff):
+                continue  # hidden files (e.g. Hadoop .crc) are left alone, as Delta's VACUUM does
             removed.append(rel)
             if not dry_run:
                 fs.delete_file(info.path)
