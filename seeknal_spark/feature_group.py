@@ -15,7 +15,7 @@ from seeknal_spark.definitions import (
 )
 from seeknal_spark.errors import DefinitionError, SchemaError, StoreError
 from seeknal_spark.offline import delta_log, labels
-from seeknal_spark.offline.frames import as_utc_timestamp, in_range, require_columns, to_spark
+from seeknal_spark.offline.frames import as_utc_timestamp, check_column_names, in_range, require_columns, to_spark
 from seeknal_spark.offline.layout import PARTITION_COL, SEQ_COL, table_uri
 from seeknal_spark.offline.state import GroupState, SchemaVersion
 from seeknal_spark.offline.writer import StagedCheck, WriteRequest, WriteResult, write as write_request
@@ -239,6 +239,7 @@ class FeatureGroup:
         require_columns(df, keys, f"join keys of entity {self.entity.name!r}")  # type: ignore[union-attr]
         features = self.features
         require_columns(df, features, "features")
+        check_column_names(df, keys + [ts] + features)
         for name in keys + [ts] + features:
             if name in _RESERVED:
                 raise SchemaError(f"column name {name!r} is reserved by seeknal_spark; rename the column")
@@ -345,6 +346,7 @@ class FeatureGroup:
         skip = set(keys) | {ts}
         features = self._features if self._features is not None else [c for c in df.columns if c not in skip]
         require_columns(df, features, "features")
+        check_column_names(df, keys + [ts] + features)
         before = self._load_state()
         registered = before.latest.types() if before is not None and before.schemas else {}
         types = {f.name: f.dataType.jsonValue() for f in df.schema.fields}
@@ -390,6 +392,18 @@ class FeatureGroup:
         if chart_dir is not None:
             save_drift_charts(report, chart_dir)
         return report
+
+    # -- maintenance -------------------------------------------------------------------------------------------
+    def vacuum(self, retention: dt.timedelta = dt.timedelta(days=7), dry_run: bool = False) -> Dict[str, List[str]]:
+        """Remove dead writers' leftovers (staging directories without a live heartbeat, never-committed data
+        files; time travel keeps working) and run Delta VACUUM (files unreferenced by the latest version, older
+        than ``retention``: time travel before that stops working). ``dry_run`` only lists them.
+
+        Returns ``{"removed_leftovers": [...], "vacuumed": [...]}`` (paths relative to the table).
+        """
+        from seeknal_spark.offline.cleanup import vacuum_table
+
+        return vacuum_table(self.table_path, retention, dry_run=dry_run)
 
     def __repr__(self) -> str:
         return f"FeatureGroup(name={self.name!r}, project={self.project!r}, entity={self.entity!r})"

@@ -27,6 +27,7 @@ from deltalake.transaction import AddAction
 
 from seeknal_spark.errors import ConcurrentWriteError
 from seeknal_spark.offline import delta_log
+from seeknal_spark.offline.cleanup import WriterHeartbeat
 from seeknal_spark.offline.frames import utc_date
 from seeknal_spark.offline.layout import PARTITION_COL, SEQ_COL, STAGING_DIR, data_file_name
 from seeknal_spark.offline.parquet_stats import file_stats_json
@@ -73,6 +74,7 @@ def write_portable(req: WriteRequest) -> WriteResult:
     staging = f"{root}/{STAGING_DIR}/{writer_id}"
     created: List[str] = []
     committed = False
+    heartbeat = WriterHeartbeat(staging, filesystem=fs).start()  # tells cleanup this writer is alive
     try:
         new, stats, check_results = _stage_new_rows(req, after, fs, root, writer_id,
                                                      table.version() + 1 if table is not None else 0)
@@ -122,6 +124,7 @@ def write_portable(req: WriteRequest) -> WriteResult:
                 f"gave up writing {req.uri} after {MAX_ATTEMPTS} attempts: other writers kept committing first "
                 f"(latest version {table.version() if table is not None else None}); re-run the write")
     finally:
+        heartbeat.stop()
         if not committed:
             for path in created:
                 _quiet(fs.delete_file, path)
