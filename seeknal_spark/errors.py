@@ -12,6 +12,7 @@ __all__ = [
     "DataError",
     "StoreError",
     "UnsupportedTableError",
+    "ConcurrentWriteError",
 ]
 
 
@@ -37,3 +38,7 @@ class StoreError(SeeknalError, RuntimeError):
 
 class UnsupportedTableError(StoreError):
     """A Delta table uses a feature the portable reader cannot honour."""
+
+
+class ConcurrentWriteError(StoreError):
+    """Another writer committed a conflicting change; re-run the write."""

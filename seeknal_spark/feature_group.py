@@ -14,7 +14,6 @@ from seeknal_spark.definitions import (
     check_name,
 )
 from seeknal_spark.errors import DefinitionError, SchemaError, StoreError
-from seeknal_spark.offline import delta_log
 from seeknal_spark.offline.frames import as_utc_timestamp, in_range, require_columns, to_spark
 from seeknal_spark.offline.layout import PARTITION_COL, SEQ_COL, table_uri
 from seeknal_spark.offline.state import GroupState, SchemaVersion
@@ -25,6 +24,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import DataFrame, SparkSession
 
     from seeknal_spark.monitoring.drift import DriftReport
+    from seeknal_spark.offline.metadata import TableMetadata
     from seeknal_spark.monitoring.freshness import Freshness
     from seeknal_spark.validation import ValidationConfig, ValidationOutcome, ValidationRecord
 
@@ -148,9 +148,15 @@ class FeatureGroup:
         return state.latest.names if state and state.schemas else []
 
     # -- store metadata --------------------------------------------------------------------------------------
+    def _metadata(self) -> "TableMetadata":
+        """The table's metadata engine: Delta's Spark API on a Delta-JVM session, else delta-rs."""
+        from seeknal_spark.offline.metadata import table_metadata
+        from seeknal_spark.session import active_session
+
+        return table_metadata(self.table_path, active_session())
+
     def _load_state(self, version: Optional[int] = None) -> Optional[GroupState]:
-        table = delta_log.open_table(self.table_path, version)
-        state = delta_log.read_state(table) if table is not None else None
+        state = self._metadata().state(version)
         if version is None:
             self._state = state
         return state
@@ -208,8 +214,7 @@ class FeatureGroup:
 
     @property
     def delta_version(self) -> Optional[int]:
-        table = delta_log.open_table(self.table_path)
-        return table.version() if table is not None else None
+        return self._metadata().latest_version()
 
     # -- IO ----------------------------------------------------------------------------------------------------
     def write(self, feature_start_time: Optional[TimeLike] = None, feature_end_time: Optional[TimeLike] = None,
