@@ -27,10 +27,20 @@ from seeknal_spark.offline.state import STATE_KEY, GroupState
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import DataFrame, SparkSession
 
-__all__ = ["SparkDeltaMetadata"]
+__all__ = ["SparkDeltaMetadata", "session_or_none"]
 
 _DATE_IN_PATH = re.compile(rf"/{PARTITION_COL}=(\d{{4}}-\d{{2}}-\d{{2}})/")
 _RUN_PREFIX = "seeknal-run:"
+
+
+def session_or_none() -> "Optional[SparkSession]":
+    """The active Spark session, or None (also in processes without pyspark: serving, CLI readers)."""
+    try:
+        from seeknal_spark.session import active_session
+
+        return active_session()
+    except ImportError:
+        return None
 
 
 class SparkDeltaMetadata(TableMetadata):

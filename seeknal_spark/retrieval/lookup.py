@@ -100,14 +100,17 @@ class FeatureLookup:
     # -- resolution against the stored definition ----------------------------------------------------------
     def _state(self) -> Tuple["GroupState", int]:
         """The group's state and the Delta version it was read at (``delta_version`` when pinned)."""
-        from seeknal_spark.offline import delta_log
+        from seeknal_spark.offline.metadata import table_metadata
+        from seeknal_spark.offline.metadata_spark import session_or_none
 
-        table = delta_log.open_table(self.source.table_path, self.delta_version)
-        state = delta_log.read_state(table) if table is not None else None
+        meta = table_metadata(self.source.table_path, session_or_none())
+        latest = meta.latest_version()
+        read_at = self.delta_version if self.delta_version is not None else latest
+        state = meta.state(read_at) if latest is not None else None
         if state is None or not state.schemas:
             raise StoreError(f"feature group {self.source.project}/{self.source.name} has never been written "
                              f"(no Delta table at {self.source.table_path}); write it before looking it up")
-        return state, table.version()
+        return state, read_at  # type: ignore[return-value]
 
     def resolve(self) -> ResolvedLookup:
         """Check the lookup against the group's stored definition (raises for unknown features or renames).
