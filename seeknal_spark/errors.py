@@ -41,4 +41,4 @@ class UnsupportedTableError(StoreError):
 
 
 class ConcurrentWriteError(StoreError):
-    """Another writer committed a conflicting change; re-run the write."""
+    """Another writer committed a conflicting change first and the write could not be reconciled; re-run it."""

@@ -258,7 +258,10 @@ class FeatureGroup:
                 f"{self.project}/{self.name}", keys, ts, after.all_features(), start, end)
 
         def evolve(state: Optional[GroupState]) -> GroupState:
-            return self._next_state(state, df, keys, ts, features)
+            # Features registered by a concurrent writer since this write was planned read as null in its rows.
+            since = set(state.latest.names) - set(before.latest.names if before and before.schemas else ()) \
+                if state is not None and state.schemas else set()
+            return self._next_state(state, df, keys, ts, features, tolerate=since)
 
         req = WriteRequest(uri=self.table_path, df=frame, evolve=evolve, mode=mode, start=start, end=end,
                            run_id=run_id, checks=checks)
@@ -267,7 +270,7 @@ class FeatureGroup:
         return result
 
     def _next_state(self, before: Optional[GroupState], df: "DataFrame", keys: List[str], ts: str,
-                    features: List[str]) -> GroupState:
+                    features: List[str], tolerate: Optional[set] = None) -> GroupState:
         """The state after this write: checks types against the registered schema, adds a version for new features."""
         types = {f.name: f.dataType.jsonValue() for f in df.schema.fields}
         key_types = tuple((k, types[k]) for k in keys)
@@ -291,6 +294,8 @@ class FeatureGroup:
         registered = before.latest.types()
         for name, stored in registered.items():
             if name not in types:
+                if tolerate and name in tolerate:
+                    continue
                 raise SchemaError(f"feature {name!r} (schema version {before.schema_version}) is missing from the "
                                   "DataFrame; every registered feature must be written (fill it with nulls if needed)")
             if types[name] != stored:

@@ -43,7 +43,9 @@ def expected_rows(lo: dt.datetime, hi: dt.datetime):
 def data_commits(table: Path):
     from deltalake import DeltaTable
 
-    return [h for h in DeltaTable(str(table)).history() if "seeknal.write" in h]
+    from tests.support.commits import write_info
+
+    return [h for h in DeltaTable(str(table)).history() if write_info(h) is not None]
 
 
 @pytest.fixture

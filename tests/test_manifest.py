@@ -20,6 +20,7 @@ from seeknal_spark import (
 from seeknal_spark.errors import DefinitionError
 from seeknal_spark.retrieval import FeatureLookup, FillNull, HistoricalFeatures
 from seeknal_spark.retrieval.manifest import ManifestError, SpineMismatchError
+from tests.support.commits import write_info
 
 UTC = dt.timezone.utc
 T0 = dt.datetime(2024, 3, 1, tzinfo=UTC)
@@ -214,7 +215,7 @@ def test_pinned_schema_version(spark, tmp_path):
 def fg_first_version(fg) -> int:
     """The Delta version of the group's first data commit, read from the log with delta-rs."""
     history = DeltaTable(fg.table_path).history()
-    writes = sorted(int(h["version"]) for h in history if "seeknal.write" in h)
+    writes = sorted(int(h["version"]) for h in history if write_info(h))
     return writes[0]
 
 

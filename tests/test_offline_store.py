@@ -13,6 +13,7 @@ import pyarrow as pa
 import pytest
 from deltalake import DeltaTable
 
+from tests.support.commits import write_info
 from seeknal_spark import (
     DataError,
     DefinitionError,
@@ -69,7 +70,7 @@ def test_write_round_trip_on_classic_and_connect(any_spark, store):
     assert json.loads(props["seeknal.features"]) == {"amount": "double", "cat": "string"}
     assert json.loads(props["seeknal.watermarks"]) == ["2024-01-01", "2024-01-02", "2024-01-03"]
     commit = [h for h in table.history() if h["version"] == 0][0]
-    info = json.loads(commit["seeknal.write"])
+    info = write_info(commit)
     assert info["rows"] == len(data) and info["schema_version"] == 1
     # Per-file statistics let readers skip files.
     actions = pa.table(table.get_add_actions(flatten=True)).to_pydict()
@@ -101,7 +102,9 @@ def test_overwrite_that_empties_a_day_drops_its_watermark_and_append_adds(spark,
     assert fg.offline_watermarks == [dt.datetime(2024, 1, d, tzinfo=UTC) for d in (1, 3)]
     tie = [(1, dt.datetime(2024, 1, 1, 0), 5.0, "again")]
     fg.set_dataframe(spark.createDataFrame(tie, SCHEMA)).write(mode="append")
-    assert stored(fg) == as_tuples([r for r in rows_days([1, 2, 3]) if r[1].day != 2] + tie)
+    # One row per (keys, event time) in the table itself: the appended row replaces the stored one.
+    kept = [r for r in rows_days([1, 2, 3]) if r[1].day != 2 and (r[0], r[1]) != (1, dt.datetime(2024, 1, 1, 0))]
+    assert stored(fg) == as_tuples(kept + tie)
 
 
 def test_overwrite_without_bounds_replaces_everything(spark, store):
@@ -126,7 +129,7 @@ def test_adding_a_feature_creates_a_new_schema_version_and_old_rows_read_null(sp
               for r in DeltaTable(fg.table_path).to_pyarrow_table().to_pylist()}
     assert visits[(1, 2)] == 7 and visits[(1, 1)] is None and visits[(2, 1)] is None
     history = DeltaTable(fg.table_path).history()
-    written = [json.loads(h["seeknal.write"])["schema_version"] for h in history if "seeknal.write" in h]
+    written = [write_info(h)["schema_version"] for h in history if write_info(h)]
     assert sorted(written) == [1, 2]
 
 
@@ -288,32 +291,13 @@ def test_a_table_with_deletion_vectors_is_refused_with_a_clear_error(spark, stor
         read_table(spark, path, "t")
 
 
-def test_native_delta_writer_options(spark, store):
-    """On sessions with Delta's JVM side the writer hands these options to Spark's format('delta')."""
-    from seeknal_spark.offline.state import GroupState
-    from seeknal_spark.offline.writer import WriteRequest, native_write_options
-
-    state = GroupState("p", "g", "user", ("user_id",), (("user_id", "long"),), "event`time")
-    df = spark.createDataFrame([], "user_id long")
-    req = WriteRequest(uri="/x", df=df, before=None, after=state, mode="overwrite",
-                       start=dt.datetime(2024, 1, 1, 12), end=dt.datetime(2024, 1, 2, tzinfo=UTC), run_id="r1")
-    mode, options = native_write_options(req, state.to_json(), "{}")
-    assert mode == "overwrite"
-    assert options["replaceWhere"] == ("`event``time` >= TIMESTAMP '2024-01-01 12:00:00.000000+00:00' AND "
-                                       "`event``time` <= TIMESTAMP '2024-01-02 00:00:00.000000+00:00'")
-    assert options["txnAppId"] == "seeknal-run:r1" and options["txnVersion"] == "0"
-    assert json.loads(options["userMetadata"])["seeknal.state"]["name"] == "g"
-    req.mode = "append"
-    assert native_write_options(req, state.to_json(), "{}")[0] == "append"
-
-
 def test_each_write_records_feature_statistics_from_the_write_job(any_spark, store):
     import statistics
 
     fg = group(store)
     data = rows_days([1, 2, 3, 4], users=(1, 2, 3)) + [(9, dt.datetime(2024, 1, 1, 5), None, None)]
     fg.set_dataframe(any_spark.createDataFrame(data, SCHEMA)).write()
-    info = json.loads([h for h in DeltaTable(fg.table_path).history() if "seeknal.write" in h][0]["seeknal.write"])
+    info = [write_info(h) for h in DeltaTable(fg.table_path).history() if write_info(h)][0]
     amounts = [r[2] for r in data if r[2] is not None]
     amount = info["stats"]["amount"]
     assert amount["count"] == len(amounts) and amount["null_count"] == 1
@@ -330,8 +314,8 @@ def test_reader_tags_rows_with_the_write_sequence_both_ways(spark, store, monkey
 
     fg = group(store, mode="append")
     fg.set_dataframe(spark.createDataFrame(rows_days([1]), SCHEMA)).write()
-    tie = [(1, dt.datetime(2024, 1, 1, 0), -1.0, "later")]
-    fg.set_dataframe(spark.createDataFrame(tie, SCHEMA)).write()
+    later = [(1, dt.datetime(2024, 1, 2, 0), -1.0, "later")]  # a new day: day 1's files stay as written
+    fg.set_dataframe(spark.createDataFrame(later, SCHEMA)).write()
 
     def tagged():
         df = reader.read_table(spark, fg.table_path, "event_time", with_seq=True)

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from deltalake import DeltaTable
 
+from tests.support.commits import write_info
 from seeknal_spark import Entity, FeatureGroup, Materialization, OfflineMaterialization
 from seeknal_spark.errors import DataError, SeeknalError
 from seeknal_spark.validation import (
@@ -55,8 +56,9 @@ def write_meta(path: str):
     """(version, parsed seeknal.write) of every data commit, newest first, read with delta-rs."""
     out = []
     for entry in DeltaTable(path).history():
-        if "seeknal.write" in entry:
-            out.append((entry["version"], json.loads(entry["seeknal.write"])))
+        info = write_info(entry)
+        if info is not None:
+            out.append((entry["version"], info))
     return out
 
 

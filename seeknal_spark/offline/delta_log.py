@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from dataclasses import dataclass
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Dict, FrozenSet, List, Optional, Sequence, Tuple
 
 import pyarrow as pa
 from deltalake import DeltaTable, Schema
@@ -24,8 +24,8 @@ from seeknal_spark.errors import StoreError, UnsupportedTableError
 from seeknal_spark.offline.layout import PARTITION_COL, seq_of_file_name
 from seeknal_spark.offline.state import STATE_KEY, GroupState, decode_commit_metadata
 
-__all__ = ["LiveFile", "open_table", "check_portable", "read_state", "live_files", "commit_files",
-           "set_properties", "app_version", "history", "commit_schema_json"]
+__all__ = ["LiveFile", "CommitActions", "VersionTaken", "open_table", "check_portable", "read_state", "live_files",
+           "commit_files", "commit_actions", "set_properties", "app_version", "history", "commit_schema_json"]
 
 _UNSUPPORTED_READER_FEATURES = {"deletionVectors", "columnMapping", "v2Checkpoint"}
 
@@ -128,28 +128,78 @@ def app_version(uri: str, app_id: str, storage_options: Optional[Dict[str, str]]
     return None if table is None else table.transaction_version(app_id)
 
 
-def commit_files(uri: str, schema_json: str, adds: Sequence[AddAction], *, exists: bool, mode: str,
-                 partition_filters: Optional[List[Tuple[str, str, object]]], metadata: Mapping[str, str],
+class VersionTaken(Exception):
+    """The version a commit was planned for was committed by another writer first."""
+
+
+@dataclass(frozen=True)
+class CommitActions:
+    """What one commit changed: partition dates of its added/removed files, txn app ids, a schema change."""
+
+    version: int
+    days: FrozenSet[dt.date]
+    app_ids: FrozenSet[str]
+    metadata_changed: bool
+
+
+def commit_files(uri: str, schema_json: str, adds: Sequence[AddAction], *, version: int,
+                 replace_days: Sequence[dt.date], user_metadata: str,
                  app_txn: Optional[Tuple[str, int]] = None,
                  storage_options: Optional[Dict[str, str]] = None) -> int:
-    """Commit ``adds`` as one Delta transaction; returns the new table version.
+    """Commit ``adds`` as version ``version + 1`` (``version`` -1: create the table), removing every live file of
+    ``replace_days`` at ``version``, in one Delta transaction. Returns the committed version.
 
-    ``mode="overwrite"`` removes the live files matched by ``partition_filters`` (all files when None) in the same
-    commit. A schema that differs from the table's is written into that commit too.
+    No automatic retries: when another writer committed ``version + 1`` first, raises :class:`VersionTaken` and
+    nothing is committed. A schema that differs from the table's is written in the same commit.
     """
     schema = Schema.from_json(schema_json)
-    props = CommitProperties(
-        custom_metadata=dict(metadata),
-        app_transactions=[Transaction(app_txn[0], app_txn[1])] if app_txn else None,
-    )
-    if not exists:
-        create_table_with_add_actions(uri, schema, list(adds), mode="error", partition_by=[PARTITION_COL],
-                                      storage_options=storage_options, commit_properties=props)
+    props = CommitProperties(custom_metadata={"userMetadata": user_metadata}, max_commit_retries=0,
+                             app_transactions=[Transaction(app_txn[0], app_txn[1])] if app_txn else None)
+    try:
+        if version < 0:
+            create_table_with_add_actions(uri, schema, list(adds), mode="error", partition_by=[PARTITION_COL],
+                                          storage_options=storage_options, commit_properties=props)
+        else:
+            table = DeltaTable(uri, version=version, storage_options=storage_options)
+            filters = ([(PARTITION_COL, "in", [d.isoformat() for d in replace_days])] if replace_days
+                       else [(PARTITION_COL, "=", "0001-01-01")])  # matches nothing: only adds (and the schema)
+            table.create_write_transaction(list(adds), "overwrite", schema, partition_by=[PARTITION_COL],
+                                           partition_filters=filters, commit_properties=props)
+    except Exception as exc:  # noqa: BLE001 - decided below from the log, not from delta-rs' message
+        latest = open_table(uri, storage_options=storage_options)
+        if latest is not None and latest.version() > version:
+            raise VersionTaken(str(exc)) from exc
+        raise
+    return version + 1
+
+
+def commit_actions(uri: str, version: int, storage_options: Optional[Dict[str, str]] = None) -> CommitActions:
+    """Read one commit file of the log (``_delta_log/<version>.json``): what it changed."""
+    import pyarrow.fs as pafs
+
+    if "://" in uri and not uri.startswith("file://"):
+        fs, root = pafs.FileSystem.from_uri(uri)
     else:
-        table = DeltaTable(uri, storage_options=storage_options)
-        table.create_write_transaction(list(adds), mode, schema, partition_by=[PARTITION_COL],
-                                       partition_filters=partition_filters, commit_properties=props)
-    return DeltaTable(uri, storage_options=storage_options).version()
+        fs, root = pafs.LocalFileSystem(), uri[len("file://"):] if uri.startswith("file://") else uri
+    with fs.open_input_stream(f"{root.rstrip('/')}/_delta_log/{version:020d}.json") as handle:
+        lines = handle.read().decode("utf-8").splitlines()
+    days: set = set()
+    app_ids: set = set()
+    metadata = False
+    for line in lines:
+        if not line.strip():
+            continue
+        action = json.loads(line)
+        for kind in ("add", "remove"):
+            if kind in action:
+                value = (action[kind].get("partitionValues") or {}).get(PARTITION_COL)
+                if value:
+                    days.add(dt.date.fromisoformat(value))
+        if "txn" in action:
+            app_ids.add(str(action["txn"].get("appId")))
+        if "metaData" in action:
+            metadata = True
+    return CommitActions(version, frozenset(days), frozenset(app_ids), metadata)
 
 
 def set_properties(uri: str, state: GroupState, storage_options: Optional[Dict[str, str]] = None) -> None:

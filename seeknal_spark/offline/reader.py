@@ -21,7 +21,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import DataFrame, SparkSession
     from pyspark.sql.types import StructType
 
-__all__ = ["read_table"]
+__all__ = ["read_table", "read_live_files"]
 
 
 def read_table(spark: "SparkSession", uri: str, event_time_col: str, *, version: Optional[int] = None,
@@ -114,3 +114,19 @@ def _read_with_seq(spark: "SparkSession", schema: "StructType", files: List[delt
     df = spark.read.schema(schema).parquet(*[f.uri for f in files])
     seq = F.regexp_extract(F.col("_metadata.file_name"), SEQ_FILE_PATTERN, 1)
     return df.withColumn(SEQ_COL, F.when(seq == "", F.lit(0)).otherwise(seq).cast("long"))
+
+
+def read_live_files(spark: "SparkSession", table: "delta_log.DeltaTable", files: List[delta_log.LiveFile],
+                    with_seq: bool = False) -> "DataFrame":
+    """The rows of ``files`` (live files of ``table``'s loaded snapshot) with the table's data schema."""
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import StructType
+
+    schema = StructType.fromJson(json.loads(table.schema().to_json()))
+    data_schema = StructType([f for f in schema.fields if f.name != PARTITION_COL])
+    if not files:
+        df = spark.createDataFrame([], data_schema)
+        return df.withColumn(SEQ_COL, F.lit(0).cast("long")) if with_seq else df
+    if with_seq:
+        return _read_with_seq(spark, data_schema, files)
+    return spark.read.schema(data_schema).parquet(*[f.uri for f in files])

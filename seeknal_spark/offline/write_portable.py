@@ -1,4 +1,16 @@
-"""The portable write path (no Delta JVM): staged Parquet files committed by the driver with delta-rs."""
+"""The portable write path (no Delta JVM): staged Parquet files, committed by the driver with delta-rs.
+
+1. Spark writes the new rows once, as Parquet files, into ``<table>/_staging/<writer id>/``, with the write
+   statistics observed on the same job; the checks run on the staged files.
+2. The staged files move into the table's partition directories (invisible until committed).
+3. Optimistic concurrency, as Delta's own writers do: the write is planned against snapshot ``v`` (which days hold
+   data, which stored rows survive, see :mod:`~seeknal_spark.offline.plan`) and committed as version ``v + 1``
+   with no automatic retries. When another writer committed first, its commits are read: if they touched none of
+   this write's days the same actions are committed on the new snapshot (state merged from it); if they did, the
+   surviving stored rows are planned again; a commit of the same run id ends the write as skipped.
+
+Until the commit nothing is visible; on failure every file this writer created is deleted.
+"""
 
 from __future__ import annotations
 
@@ -6,205 +18,245 @@ import datetime as dt
 import logging
 import time
 import uuid
-from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Set, Tuple
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Dict, List, Optional, Set, Tuple
 
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 from deltalake.transaction import AddAction
 
+from seeknal_spark.errors import ConcurrentWriteError
 from seeknal_spark.offline import delta_log
-from seeknal_spark.offline.frames import in_range, utc_date
+from seeknal_spark.offline.frames import utc_date
 from seeknal_spark.offline.layout import PARTITION_COL, SEQ_COL, STAGING_DIR, data_file_name
 from seeknal_spark.offline.parquet_stats import file_stats_json
-from seeknal_spark.offline.reader import read_table
+from seeknal_spark.offline.plan import DayPlan, kept_rows, plan_days
+from seeknal_spark.offline.reader import read_live_files
 from seeknal_spark.offline.state import GroupState, WriteInfo, encode_commit_metadata
 from seeknal_spark.offline.write_stats import stat_columns, stats_from_metrics
 from seeknal_spark.offline.writer import WriteRequest, WriteResult, check_keys, iso, run_app_id
-from seeknal_spark.timeutil import utc_date as py_utc_date
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import DataFrame
 
-__all__ = ["write_portable"]
+__all__ = ["write_portable", "MAX_ATTEMPTS"]
 
 log = logging.getLogger(__name__)
 
 MAX_RECORDS_PER_FILE = 2_000_000
+MAX_ATTEMPTS = 50  # commits lost to other writers before giving up with ConcurrentWriteError
 
 
-def _partition_filters(req: WriteRequest, schema_changed: bool) -> Tuple[str, Optional[List[Tuple[str, str, object]]]]:
-    """Delta write mode and partition filters: which live files the commit removes."""
-    if req.mode == "overwrite":
-        if req.start is None and req.end is None:
-            return "overwrite", None
-        filters: List[Tuple[str, str, object]] = []
-        if req.start is not None:
-            filters.append((PARTITION_COL, ">=", py_utc_date(req.start).isoformat()))
-        if req.end is not None:
-            filters.append((PARTITION_COL, "<=", py_utc_date(req.end).isoformat()))
-        return "overwrite", filters
-    if schema_changed:
-        # delta-rs writes a new schema only with mode="overwrite": match no partition so nothing is removed.
-        return "overwrite", [(PARTITION_COL, "=", "0001-01-01")]
-    return "append", None
+@dataclass
+class _Staged:
+    """Files of one staged set (new rows, or kept rows of one plan), moved into the table when committed."""
 
+    adds: List[AddAction] = field(default_factory=list)
+    rows: Dict[dt.date, int] = field(default_factory=dict)
+    paths: List[str] = field(default_factory=list)  # absolute paths created in the table
 
-def _affected_dates(req: WriteRequest) -> List[dt.date]:
-    """Dates whose live files this write's commit removes."""
-    if before is None or req.mode != "overwrite":
-        return []
-    dates = [dt.date.fromisoformat(d) for d in before.watermarks]
-    if req.start is not None:
-        dates = [d for d in dates if d >= py_utc_date(req.start)]
-    if req.end is not None:
-        dates = [d for d in dates if d <= py_utc_date(req.end)]
-    return dates
-
-
-def _kept_rows(req: WriteRequest, version: int) -> Optional["DataFrame"]:
-    """Stored rows on the partial boundary days of an overwrite range, outside the range: they are rewritten."""
-    from pyspark.sql import functions as F
-
-    if before is None or req.mode != "overwrite" or (req.start is None and req.end is None):
-        return None
-    boundary = {py_utc_date(t) for t in (req.start, req.end) if t is not None}
-    boundary &= {dt.date.fromisoformat(d) for d in before.watermarks}
-    if not boundary:
-        return None
-    ts = after.event_time_col
-    frames = []
-    spark = req.df.sparkSession
-    for day in sorted(boundary):
-        lo = dt.datetime.combine(day, dt.time(), dt.timezone.utc)
-        hi = lo + dt.timedelta(days=1) - dt.timedelta(microseconds=1)
-        stored = read_table(spark, req.uri, ts, version=version, start=lo, end=hi, with_seq=True)
-        frames.append(stored.where(~in_range(F.col(ts), req.start, req.end)))
-    kept = frames[0]
-    for frame in frames[1:]:
-        kept = kept.unionByName(frame)
-    have = set(kept.columns)
-    columns = [F.col(f.name) if f.name in have else F.lit(None).cast(f.dataType).alias(f.name)
-               for f in req.df.schema.fields]  # features added by this write read as null in older rows
-    return kept.select(*columns, F.col(PARTITION_COL), F.col(SEQ_COL))
+    @property
+    def days(self) -> Set[dt.date]:
+        return set(self.rows)
 
 
 def write_portable(req: WriteRequest) -> WriteResult:
-    """Write ``req`` through staged Parquet files and one delta-rs commit."""
-    from pyspark.sql import functions as F
-
+    """Write ``req`` through staged Parquet files and one delta-rs commit (see the module docstring)."""
     table = delta_log.open_table(req.uri)
-    exists = table is not None
-    version_before = table.version() if table is not None else -1
-    if req.run_id and exists and table.transaction_version(run_app_id(req.run_id)) is not None:
+    if req.run_id and table is not None and table.transaction_version(run_app_id(req.run_id)) is not None:
         log.info("run %s already committed to %s: skipping", req.run_id, req.uri)
-        return WriteResult(None, 0, (), after.schema_version, skipped=True)
-    seq = version_before + 1
-    ts = after.event_time_col
-    keys = list(after.join_keys)
-    fs, root = pafs.FileSystem.from_uri(req.uri) if "://" in req.uri else (pafs.LocalFileSystem(), req.uri)
-    staging_rel = f"{STAGING_DIR}/{uuid.uuid4().hex}"
-    staging = f"{root}/{staging_rel}"
-    moved: List[str] = []
+        return _skipped(req, table)
+    before = delta_log.read_state(table) if table is not None else None
+    after = req.evolve(before)  # refuses a write that does not fit the stored definition before any Spark job
+    writer_id = uuid.uuid4().hex
+    fs, root = _filesystem(req.uri)
+    staging = f"{root}/{STAGING_DIR}/{writer_id}"
+    created: List[str] = []
     committed = False
     try:
-        from pyspark.sql import Observation
-
-        features = [f for f, _ in after.all_features()]
-        observation = Observation(f"seeknal_write_{uuid.uuid4().hex}")
-        new = (req.df.observe(observation, *stat_columns(req.df, features))
-               .withColumn(PARTITION_COL, utc_date(F.col(ts))).withColumn(SEQ_COL, F.lit(seq).cast("long")))
-        kept = _kept_rows(req, version_before) if exists else None
-        out = new if kept is None else new.unionByName(kept)
-        # One shuffle so each (date, write) lands in few files instead of one file per task and date.
-        (out.repartition(F.col(PARTITION_COL), F.col(SEQ_COL)).write.mode("error")
-         .option("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
-         .option("compression", "snappy")
-         .option("maxRecordsPerFile", MAX_RECORDS_PER_FILE)
-         .partitionBy(PARTITION_COL, SEQ_COL)
-         .parquet(_spark_path(req.uri, staging_rel)))
-        from pyspark.sql.types import DateType, LongType, StructField, StructType
-
-        staged_schema = StructType(req.df.schema.fields + [StructField(PARTITION_COL, DateType()),
-                                                           StructField(SEQ_COL, LongType())])
-        staged_all = req.df.sparkSession.read.schema(staged_schema).parquet(_spark_path(req.uri, staging_rel))
-        staged = staged_all.where(F.col(SEQ_COL) == F.lit(seq)).select(*req.df.columns)
-        check_results: Dict[str, object] = {}
-        for name, check in req.checks.items():  # user checks first, so validation reports what it finds
-            check_results[name] = check(staged)
-        _check_keys(staged, keys, ts)
-
-        adds, rows, written, all_dates = _move_staged(fs, root, staging, seq, moved)
-        # An empty write has no observed metrics (Spark reports none for a job without rows).
-        stats = stats_from_metrics(observation.get if rows else {}, features)
-        written_dates = sorted(written)
-        after = after.with_watermarks(_affected_dates(req), sorted(all_dates))
-        info = WriteInfo(mode=req.mode, start=_iso(req.start), end=_iso(req.end), rows=rows,
-                         schema_version=after.schema_version, seq=seq,
-                         partitions_written=tuple(d.isoformat() for d in written_dates), run_id=req.run_id,
-                         extra={"stats": stats, **({"checks": check_results} if check_results else {})})
-        schema_changed = before is None or before.schema_version != after.schema_version
-        mode, filters = _partition_filters(req, schema_changed)
-        schema_json = delta_log.commit_schema_json(
-            [(k, t) for k, t in after.key_types] + [(ts, "timestamp")] + after.all_features()
-            + [(PARTITION_COL, "date")])
-        version = delta_log.commit_files(
-            req.uri, schema_json, adds, exists=exists, mode=mode, partition_filters=filters,
-            metadata={STATE_KEY: after.to_json(), WRITE_KEY: info.to_json()},
-            app_txn=(run_app_id(req.run_id), 0) if req.run_id else None)
-        committed = True
+        new, stats, check_results = _stage_new_rows(req, after, fs, root, writer_id,
+                                                     table.version() + 1 if table is not None else 0)
+        created += new.paths
+        kept: Optional[_Staged] = None
+        kept_plan: Optional[DayPlan] = None
+        for attempt in range(MAX_ATTEMPTS):
+            version = table.version() if table is not None else -1
+            plan = plan_days(req.mode, req.start, req.end, new.days, _dates(table))
+            if kept is None or kept_plan != plan:
+                _discard(fs, kept)
+                kept = _stage_kept_rows(req, after, table, plan, new, fs, root, writer_id, attempt, version + 1)
+                created += kept.paths
+                kept_plan = plan
+            final_days = (set(_dates(table)) - set(plan.replace)) | new.days | kept.days
+            after = req.evolve(before).with_watermarks(
+                [dt.date.fromisoformat(d) for d in (before.watermarks if before else ())], sorted(final_days))
+            info = WriteInfo(mode=req.mode, start=iso(req.start), end=iso(req.end), rows=sum(new.rows.values()),
+                             schema_version=after.schema_version, seq=version + 1,
+                             partitions_written=tuple(d.isoformat() for d in sorted(new.days)), run_id=req.run_id,
+                             extra={"stats": stats, "retries": attempt, **({"label": req.label} if req.label else {}),
+                                    **({"checks": check_results} if check_results else {})})
+            try:
+                delta_log.commit_files(
+                    req.uri, delta_log.commit_schema_json(_columns(after)), new.adds + kept.adds, version=version,
+                    replace_days=plan.replace, user_metadata=encode_commit_metadata(after, info),
+                    app_txn=(run_app_id(req.run_id), 0) if req.run_id else None)
+                committed = True
+                break
+            except delta_log.VersionTaken:
+                pass
+            table = delta_log.open_table(req.uri)
+            assert table is not None  # someone committed a version we wanted: the table exists
+            others = [delta_log.commit_actions(req.uri, v) for v in range(version + 1, table.version() + 1)]
+            if req.run_id and any(run_app_id(req.run_id) in c.app_ids for c in others):
+                log.info("run %s was committed to %s by another writer: skipping", req.run_id, req.uri)
+                return _skipped(req, table)
+            clash = sorted(set(plan.touched) & set().union(*[c.days for c in others]))
+            log.info("write to %s lost version %d to another writer%s; retrying on version %d", req.uri,
+                     version + 1, f" (days {[d.isoformat() for d in clash]} changed: re-planning)" if clash else "",
+                     table.version())
+            before = delta_log.read_state(table)
+        else:
+            raise ConcurrentWriteError(
+                f"gave up writing {req.uri} after {MAX_ATTEMPTS} attempts: other writers kept committing first "
+                f"(latest version {table.version() if table is not None else None}); re-run the write")
     finally:
         if not committed:
-            for path in moved:
+            for path in created:
                 _quiet(fs.delete_file, path)
         _quiet(fs.delete_dir, staging)
+    result_version = version + 1
     try:
         delta_log.set_properties(req.uri, after)
     except Exception as exc:  # noqa: BLE001 - the data commit stands; its metadata holds the same state
         log.warning("could not refresh seeknal.* table properties of %s: %s", req.uri, exc)
-    return WriteResult(version, rows, tuple(written_dates), after.schema_version, checks=check_results)
+    return WriteResult(result_version, sum(new.rows.values()), tuple(sorted(new.days)), after.schema_version,
+                       checks=check_results, retries=attempt)
 
 
-def _spark_path(uri: str, rel: str) -> str:
-    return f"{uri.rstrip('/')}/{rel}"
+def _skipped(req: WriteRequest, table: object) -> WriteResult:
+    state = delta_log.read_state(table)  # type: ignore[arg-type]
+    return WriteResult(None, 0, (), state.schema_version if state else 0, skipped=True)
 
 
-def _quiet(fn: Callable[[str], None], path: str) -> None:
-    try:
-        fn(path)
-    except (FileNotFoundError, OSError):
-        pass
+def _dates(table: Optional[object]) -> List[dt.date]:
+    if table is None:
+        return []
+    return sorted({f.date for f in delta_log.live_files(table) if f.date is not None})  # type: ignore[arg-type]
 
 
-def _move_staged(fs: pafs.FileSystem, root: str, staging: str, seq: int,
-                 moved: List[str]) -> Tuple[List[AddAction], int, Set[dt.date], Set[dt.date]]:
-    """Move staged files into ``_event_date=<day>/s<seq>-...`` and build their Delta add actions.
+def _columns(state: GroupState) -> List[Tuple[str, object]]:
+    return ([(k, t) for k, t in state.key_types] + [(state.event_time_col, "timestamp")] + state.all_features()
+            + [(PARTITION_COL, "date")])
 
-    Returns the add actions, the rows and dates of this write's new rows, and the dates of every added file.
-    """
-    adds: List[AddAction] = []
-    rows = 0
-    written: Set[dt.date] = set()
-    all_dates: Set[dt.date] = set()
+
+def _stage_new_rows(req: WriteRequest, after: GroupState, fs: pafs.FileSystem, root: str,
+                    writer_id: str, seq: int) -> Tuple[_Staged, Dict[str, object], Dict[str, object]]:
+    """Write the new rows once (statistics observed on the same job), run the checks, move them into the table."""
+    from pyspark.sql import Observation
+    from pyspark.sql import functions as F
+
+    ts, keys = after.event_time_col, list(after.join_keys)
+    features = [f for f in req.df.columns if f not in keys and f != ts]
+    rel = f"{STAGING_DIR}/{writer_id}/new"
+    observation = Observation(f"seeknal_write_{writer_id}")
+    out = req.df.observe(observation, *stat_columns(req.df, features)).withColumn(PARTITION_COL, utc_date(F.col(ts)))
+    _write_parquet(out, _uri(req.uri, rel))
+    from pyspark.sql.types import DateType, StructField, StructType
+
+    schema = StructType(req.df.schema.fields + [StructField(PARTITION_COL, DateType())])
+    staged = req.df.sparkSession.read.schema(schema).parquet(_uri(req.uri, rel)).select(*req.df.columns)
+    check_results: Dict[str, object] = {}
+    for name, check in req.checks.items():  # user checks first, so validation reports what it finds
+        check_results[name] = check(staged)
+    check_keys(staged, keys, ts)
+    moved = _move(fs, root, f"{root}/{rel}", writer_id, "n", seq)
+    # An empty write has no observed metrics (Spark reports none for a job without rows).
+    stats = stats_from_metrics(observation.get if moved.rows else {}, features)
+    return moved, stats, check_results
+
+
+def _stage_kept_rows(req: WriteRequest, after: GroupState, table: Optional[object], plan: DayPlan, new: _Staged,
+                     fs: pafs.FileSystem, root: str, writer_id: str, attempt: int, seq: int) -> _Staged:
+    """Write the stored rows of ``plan.rewrite`` days that survive this write; nothing when no day is rewritten."""
+    if table is None or not plan.rewrite:
+        return _Staged()
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import DateType, StructField, StructType
+
+    spark = req.df.sparkSession
+    days = set(plan.rewrite)
+    files = [f for f in delta_log.live_files(table, min(days), max(days)) if f.date in days]  # type: ignore[arg-type]
+    stored = read_live_files(spark, table, files, with_seq=True)  # type: ignore[arg-type]
+    new_paths = [_uri(req.uri, a.path) for a in new.adds
+                 if dt.date.fromisoformat(a.partition_values[PARTITION_COL]) in days]
+    schema = StructType(req.df.schema.fields + [StructField(PARTITION_COL, DateType())])
+    replaced = (spark.read.schema(schema).parquet(*new_paths) if new_paths
+                else spark.createDataFrame([], schema)).select(*req.df.columns)
+    ts = after.event_time_col
+    kept = kept_rows(stored, replaced, list(after.join_keys), ts, req.mode, req.start, req.end, seq_col=SEQ_COL)
+    rel = f"{STAGING_DIR}/{writer_id}/kept{attempt}"
+    _write_parquet(kept.withColumn(PARTITION_COL, utc_date(F.col(ts))), _uri(req.uri, rel))
+    return _move(fs, root, f"{root}/{rel}", writer_id, f"k{attempt}", seq)
+
+
+def _uri(table_uri: str, rel: str) -> str:
+    return f"{table_uri.rstrip('/')}/{rel}"
+
+
+def _write_parquet(df: "DataFrame", path: str) -> None:
+    from pyspark.sql import functions as F
+
+    # One shuffle so each date lands in few files instead of one file per task and date.
+    (df.repartition(F.col(PARTITION_COL)).write.mode("error")
+     .option("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
+     .option("compression", "snappy")
+     .option("maxRecordsPerFile", MAX_RECORDS_PER_FILE)
+     .partitionBy(PARTITION_COL)
+     .parquet(path))
+
+
+def _move(fs: pafs.FileSystem, root: str, staging: str, writer_id: str, tag: str, seq: int) -> _Staged:
+    """Move staged files into ``_event_date=<day>/`` of the table and build their Delta add actions."""
+    out = _Staged()
     now_ms = int(time.time() * 1000)
-    infos = fs.get_file_info(pafs.FileSelector(staging, recursive=True))
+    try:
+        infos = fs.get_file_info(pafs.FileSelector(staging, recursive=True, allow_not_found=True))
+    except FileNotFoundError:
+        return out
     for info in sorted(infos, key=lambda i: i.path):
         if info.type != pafs.FileType.File or not info.base_name.endswith(".parquet"):
             continue
         parts = dict(p.split("=", 1) for p in info.path[len(staging) + 1:].split("/")[:-1])
         day = parts[PARTITION_COL]
-        file_seq = int(parts[SEQ_COL])
-        rel = f"{PARTITION_COL}={day}/{data_file_name(file_seq, info.base_name)}"
+        rel = f"{PARTITION_COL}={day}/{data_file_name(seq, f'{writer_id[:12]}{tag}-{info.base_name}')}"
         target = f"{root}/{rel}"
         fs.create_dir(f"{root}/{PARTITION_COL}={day}", recursive=True)
         fs.move(info.path, target)
-        moved.append(target)
+        out.paths.append(target)
         with fs.open_input_file(target) as handle:
             meta = pq.read_metadata(handle)
-        all_dates.add(dt.date.fromisoformat(day))
-        if file_seq == seq:
-            rows += meta.num_rows
-            written.add(dt.date.fromisoformat(day))
-        adds.append(AddAction(rel, info.size, {PARTITION_COL: day}, now_ms, True, file_stats_json(meta)))
-    return adds, rows, written, all_dates
+        if meta.num_rows == 0:
+            continue
+        date = dt.date.fromisoformat(day)
+        out.rows[date] = out.rows.get(date, 0) + meta.num_rows
+        out.adds.append(AddAction(rel, info.size, {PARTITION_COL: day}, now_ms, True, file_stats_json(meta)))
+    return out
 
 
+def _discard(fs: pafs.FileSystem, staged: Optional[_Staged]) -> None:
+    if staged is not None:
+        for path in staged.paths:
+            _quiet(fs.delete_file, path)
+
+
+def _filesystem(uri: str) -> Tuple[pafs.FileSystem, str]:
+    if "://" in uri and not uri.startswith("file://"):
+        return pafs.FileSystem.from_uri(uri)
+    return pafs.LocalFileSystem(), uri[len("file://"):] if uri.startswith("file://") else uri
+
+
+def _quiet(fn, path: str) -> None:  # type: ignore[no-untyped-def]
+    try:
+        fn(path)
+    except (FileNotFoundError, OSError):
+        pass
