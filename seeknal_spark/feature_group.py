@@ -151,9 +151,9 @@ class FeatureGroup:
     def _metadata(self) -> "TableMetadata":
         """The table's metadata engine: Delta's Spark API on a Delta-JVM session, else delta-rs."""
         from seeknal_spark.offline.metadata import table_metadata
-        from seeknal_spark.session import active_session
+        from seeknal_spark.offline.metadata_spark import session_or_none
 
-        return table_metadata(self.table_path, active_session())
+        return table_metadata(self.table_path, session_or_none())
 
     def _load_state(self, version: Optional[int] = None) -> Optional[GroupState]:
         state = self._metadata().state(version)

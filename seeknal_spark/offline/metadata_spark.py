@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import sys
 from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
 from seeknal_spark.errors import StoreError
@@ -34,7 +35,10 @@ _RUN_PREFIX = "seeknal-run:"
 
 
 def session_or_none() -> "Optional[SparkSession]":
-    """The active Spark session, or None (also in processes without pyspark: serving, CLI readers)."""
+    """The active Spark session, or None. Never imports pyspark: a process that has not imported it (serving,
+    CLI readers) has no session, and reads metadata with delta-rs."""
+    if "pyspark" not in sys.modules:
+        return None
     try:
         from seeknal_spark.session import active_session
 
