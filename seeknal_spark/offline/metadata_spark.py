@@ -130,7 +130,7 @@ class SparkDeltaMetadata(TableMetadata):
         Tables whose file paths do not carry the partition directory (column mapping with random prefixes) are
         answered with a scan of the partition column instead.
         """
-        if self.latest_version() is None:
+        if version is None and self.latest_version() is None:
             return []
         snapshot = self.snapshot(version)
         files = snapshot.inputFiles()
