@@ -14,7 +14,7 @@ from seeknal_spark.definitions import (
     check_name,
 )
 from seeknal_spark.errors import DefinitionError, SchemaError, StoreError
-from seeknal_spark.offline import delta_log, labels
+from seeknal_spark.offline import labels
 from seeknal_spark.offline.frames import as_utc_timestamp, check_column_names, in_range, require_columns, to_spark
 from seeknal_spark.offline.layout import PARTITION_COL, SEQ_COL, table_uri
 from seeknal_spark.offline.state import GroupState, SchemaVersion
@@ -26,6 +26,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from seeknal_spark.monitoring.drift import DriftReport
     from seeknal_spark.offline.labels import LabelledVersion
+    from seeknal_spark.offline.metadata import TableMetadata
     from seeknal_spark.monitoring.freshness import Freshness
     from seeknal_spark.validation import ValidationConfig, ValidationOutcome, ValidationRecord
 
@@ -149,9 +150,15 @@ class FeatureGroup:
         return state.latest.names if state and state.schemas else []
 
     # -- store metadata --------------------------------------------------------------------------------------
+    def _metadata(self) -> "TableMetadata":
+        """The table's metadata engine: Delta's Spark API on a Delta-JVM session, else delta-rs."""
+        from seeknal_spark.offline.metadata import table_metadata
+        from seeknal_spark.offline.metadata_spark import session_or_none
+
+        return table_metadata(self.table_path, session_or_none())
+
     def _load_state(self, version: Optional[int] = None) -> Optional[GroupState]:
-        table = delta_log.open_table(self.table_path, version)
-        state = delta_log.read_state(table) if table is not None else None
+        state = self._metadata().state(version)
         if version is None:
             self._state = state
         return state
@@ -209,12 +216,11 @@ class FeatureGroup:
 
     def versions(self) -> List["LabelledVersion"]:
         """Labelled versions (``write(version=...)``), oldest first: label, Delta and schema version, time, rows."""
-        return labels.labelled_versions(self.table_path)
+        return labels.labelled_versions(self._metadata())
 
     @property
     def delta_version(self) -> Optional[int]:
-        table = delta_log.open_table(self.table_path)
-        return table.version() if table is not None else None
+        return self._metadata().latest_version()
 
     # -- IO ----------------------------------------------------------------------------------------------------
     def write(self, feature_start_time: Optional[TimeLike] = None, feature_end_time: Optional[TimeLike] = None,
@@ -247,7 +253,7 @@ class FeatureGroup:
         if overlap:
             raise SchemaError(f"features {sorted(overlap)} are also join keys or the event-time column")
         if version is not None:
-            labels.ensure_label_free(self.table_path, version, run_id, f"{self.project}/{self.name}")
+            labels.ensure_label_free(self._metadata(), version, run_id, f"{self.project}/{self.name}")
         before = self._load_state()
         after = self._next_state(before, df, keys, ts, features)  # checked now: bad input fails before any job
         ordered = [f for f, _ in after.all_features()]
@@ -318,7 +324,7 @@ class FeatureGroup:
         from seeknal_spark.session import get_spark
 
         if isinstance(version, str):
-            version = labels.resolve_label(self.table_path, version, f"{self.project}/{self.name}")
+            version = labels.resolve_label(self._metadata(), version, f"{self.project}/{self.name}")
 
         state = self._load_state(version)
         if state is None:

@@ -43,11 +43,12 @@ def job_session() -> "SparkSession":
 
 def already_committed(table_path: str, run_id: str) -> bool:
     """True when a write with ``run_id`` is recorded in the table's Delta log (idempotent retries)."""
-    from seeknal_spark.offline.delta_log import app_version
+    from seeknal_spark.offline.metadata import table_metadata
+    from seeknal_spark.offline.metadata_spark import session_or_none
     from seeknal_spark.offline.writer import run_app_id
 
     try:
-        return app_version(table_path, run_app_id(run_id)) is not None
+        return table_metadata(table_path, session_or_none()).run_version(run_app_id(run_id)) is not None
     except Exception as exc:  # noqa: BLE001 - unreadable here (e.g. a catalog path): let the write decide
         log.debug("cannot read transactions of %s: %s", table_path, exc)
         return False

@@ -36,6 +36,10 @@ def read_table(spark: "SparkSession", uri: str, event_time_col: str, *, version:
     from pyspark.sql import functions as F
     from pyspark.sql.types import StructType
 
+    from seeknal_spark.session import has_delta_jvm
+
+    if has_delta_jvm(spark):
+        return _read_delta(spark, uri, event_time_col, version, start, end, with_seq, min_date)
     table = delta_log.open_table(uri, version)
     if table is None:
         raise StoreError(f"no Delta table at {uri}: the feature group has never been written")
@@ -57,6 +61,36 @@ def read_table(spark: "SparkSession", uri: str, event_time_col: str, *, version:
     if start is not None or end is not None:
         df = df.where(in_range(F.col(event_time_col), start, end))
     return df
+
+
+def _read_delta(spark: "SparkSession", uri: str, event_time_col: str, version: Optional[int],
+                start: Optional[dt.datetime], end: Optional[dt.datetime], with_seq: bool,
+                min_date: Optional[dt.date]) -> "DataFrame":
+    """Delta's own reader (sessions with Delta's JVM): every Delta feature, every Spark/Hadoop file system."""
+    from pyspark.sql import functions as F
+
+    from seeknal_spark.offline.metadata_spark import SparkDeltaMetadata
+
+    meta = SparkDeltaMetadata(spark, uri)
+    if meta.latest_version() is None:
+        raise StoreError(f"no Delta table at {uri}: the feature group has never been written")
+    meta.check_readable(version)
+    df = meta.snapshot(version)
+    first = py_utc_date(start) if start else min_date
+    last = py_utc_date(end) if end else None
+    if first is not None:
+        df = df.where(F.col(PARTITION_COL) >= F.lit(first))
+    if last is not None:
+        df = df.where(F.col(PARTITION_COL) <= F.lit(last))
+    if start is not None or end is not None:
+        df = df.where(in_range(F.col(event_time_col), start, end))
+    extra = []
+    if with_seq:  # files written by the portable path carry their write's number in their names (others: 0)
+        seq = F.regexp_extract(F.col("_metadata.file_name"), SEQ_FILE_PATTERN, 1)
+        df = df.withColumn(SEQ_COL, F.when(seq == "", F.lit(0)).otherwise(seq).cast("long"))
+        extra = [SEQ_COL]
+    # The portable reader's column order: data columns in table order, then ``_seq``, then the partition date.
+    return df.select(*[c for c in df.columns if c not in (PARTITION_COL, SEQ_COL)], *extra, PARTITION_COL)
 
 
 # Up to this many distinct writes, files are read as one scan per write with the sequence number as a literal

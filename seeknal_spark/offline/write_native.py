@@ -1,57 +1,174 @@
 """The native write path: Spark's own Delta writer, on sessions with Delta's JVM side (Databricks, --packages).
 
-``replaceWhere`` replaces exactly the rows of the days the write touches, ``userMetadata`` carries the same commit
-metadata as the portable path, ``txnAppId``/``txnVersion`` make run ids idempotent, and Delta's conflict checker
-detects concurrent writers.
+Same guarantees as the portable path, with Delta doing the commit:
+
+- the transformation's rows are computed once (``localCheckpoint``: a lost block fails the write instead of
+  recomputing other rows), the checks and the key rules run on exactly those rows, and the write statistics ride
+  on that one job (``observe``);
+- :mod:`seeknal_spark.offline.plan` decides the days the commit changes; the rewritten days' surviving stored rows
+  are written again with the new ones, and ``replaceWhere`` on ``_event_date IN (<those days>)`` swaps them in one
+  commit, so the table holds one row per (join keys, event time) and Delta's conflict checker sees every day this
+  write read (a concurrent change there raises :class:`~seeknal_spark.errors.ConcurrentWriteError`);
+- ``userMetadata`` carries the same commit metadata as the portable path
+  (:func:`~seeknal_spark.offline.state.encode_commit_metadata`), ``txnAppId``/``txnVersion`` make run ids
+  idempotent, ``mergeSchema`` adds new features; the first write creates the table partitioned by ``_event_date``.
 """
 
 from __future__ import annotations
 
-from typing import Dict, Tuple
+import datetime as dt
+import logging
+import uuid
+from dataclasses import replace
+from typing import TYPE_CHECKING, Dict, List, Optional, Sequence
 
-from seeknal_spark.offline import delta_log
+from seeknal_spark.errors import ConcurrentWriteError
 from seeknal_spark.offline.frames import utc_date
-from seeknal_spark.offline.layout import PARTITION_COL
+from seeknal_spark.offline.layout import PARTITION_COL, SEQ_COL, SEQ_FILE_PATTERN
+from seeknal_spark.offline.metadata_spark import SparkDeltaMetadata
+from seeknal_spark.offline.plan import DayPlan, kept_rows, plan_days
 from seeknal_spark.offline.state import WriteInfo, encode_commit_metadata
-from seeknal_spark.offline.writer import WriteRequest, WriteResult, iso, run_app_id
-from seeknal_spark.timeutil import to_utc
+from seeknal_spark.offline.write_stats import stat_columns, stats_from_metrics
+from seeknal_spark.offline.writer import WriteRequest, WriteResult, check_keys, iso, run_app_id
 
-__all__ = ["write_native", "native_write_options"]
+if TYPE_CHECKING:  # pragma: no cover
+    from pyspark.sql import DataFrame
+
+__all__ = ["write_native", "replace_where"]
+
+log = logging.getLogger(__name__)
+
+# Delta's commit-conflict exceptions (delta.exceptions), by class name and by Spark error class (Connect).
+_CONFLICTS = ("ConcurrentAppendException", "ConcurrentDeleteReadException", "ConcurrentDeleteDeleteException",
+              "ConcurrentTransactionException", "ConcurrentWriteException", "MetadataChangedException",
+              "ProtocolChangedException", "DeltaConcurrentModificationException")
+_CONFLICT_CLASSES = ("DELTA_CONCURRENT_", "DELTA_METADATA_CHANGED", "DELTA_PROTOCOL_CHANGED")
 
 
-def native_write_options(req: WriteRequest, user_metadata: str) -> Tuple[str, Dict[str, str]]:
-    """Save mode and options for Spark's ``format("delta")`` writer."""
-    options: Dict[str, str] = {"userMetadata": user_metadata, "mergeSchema": "true"}
-    if req.run_id:
-        options["txnAppId"] = run_app_id(req.run_id)
-        options["txnVersion"] = "0"
-    if req.mode == "append":
-        return "append", options
-    col = "`" + req.df.columns[0].replace("`", "``") + "`"  # placeholder; the native rewrite replaces this
-    conds = []
-    if req.start is not None:
-        conds.append(f"{col} >= TIMESTAMP '{to_utc(req.start).strftime('%Y-%m-%d %H:%M:%S.%f')}+00:00'")
-    if req.end is not None:
-        conds.append(f"{col} <= TIMESTAMP '{to_utc(req.end).strftime('%Y-%m-%d %H:%M:%S.%f')}+00:00'")
-    if conds:
-        options["replaceWhere"] = " AND ".join(conds)
-    return "overwrite", options
+def replace_where(days: Sequence[dt.date]) -> str:
+    """The ``replaceWhere`` predicate of a day plan. The dates are the writer's own ``datetime.date`` values."""
+    if not all(type(d) is dt.date for d in days):  # noqa: E721 - exactly dates: nothing else reaches the SQL text
+        raise TypeError(f"replace_where takes datetime.date values, got {days!r}")
+    return f"`{PARTITION_COL}` IN ({', '.join(f'DATE {d.isoformat()!r}' for d in days)})"
 
 
 def write_native(req: WriteRequest) -> WriteResult:
-    """Write with Spark's own Delta writer (only on sessions with Delta's JVM side). NOT YET REWORKED."""
+    """Write ``req`` as one commit of Spark's Delta writer (only on sessions with Delta's JVM side)."""
+    from pyspark.sql import Observation
     from pyspark.sql import functions as F
 
-    table = delta_log.open_table(req.uri)
-    before = delta_log.read_state(table) if table is not None else None
+    spark = req.df.sparkSession
+    meta = SparkDeltaMetadata(spark, req.uri)
+    version = meta.latest_version()
+    if req.run_id and version is not None and meta.run_version(run_app_id(req.run_id)) is not None:
+        log.info("run %s already committed to %s: skipping", req.run_id, req.uri)
+        state = meta.state(version)
+        return WriteResult(None, 0, (), state.schema_version if state else 0, skipped=True)
+    before = meta.state(version) if version is not None else None
     after = req.evolve(before)
-    ts = after.event_time_col
-    check_results = {name: check(req.df) for name, check in req.checks.items()}
-    out = req.df.withColumn(PARTITION_COL, utc_date(F.col(ts)))
-    info = WriteInfo(mode=req.mode, start=iso(req.start), end=iso(req.end), rows=-1,
-                     schema_version=after.schema_version, seq=-1, run_id=req.run_id,
-                     extra={"checks": check_results} if check_results else {})
-    mode, options = native_write_options(req, encode_commit_metadata(after, info))
-    out.write.format("delta").mode(mode).partitionBy(PARTITION_COL).options(**options).save(req.uri)
-    table = delta_log.open_table(req.uri)
-    return WriteResult(table.version() if table else None, -1, (), after.schema_version, checks=check_results)
+    ts, keys = after.event_time_col, list(after.join_keys)
+    features = [f for f, _ in after.all_features()]
+
+    observation = Observation(f"seeknal_write_{uuid.uuid4().hex}")
+    # Computed once; the checks, the statistics and the commit all see these very rows.
+    staged = req.df.observe(observation, *stat_columns(req.df, features)).localCheckpoint(eager=True)
+    rows = staged.count()
+    # An empty write has no observed metrics (Spark reports none for a job without rows).
+    stats = stats_from_metrics(observation.get if rows else {}, features)
+    check_results: Dict[str, object] = {}
+    for name, check in req.checks.items():  # user checks first, so validation reports what it finds
+        check_results[name] = check(staged)
+    check_keys(staged, keys, ts)
+
+    new = staged.withColumn(PARTITION_COL, utc_date(F.col(ts)))
+    new_days = sorted(r[0] for r in new.select(PARTITION_COL).distinct().collect())
+    stored_days = meta.dates(version) if version is not None else []  # from the log's file list: no data read
+    plan = plan_days(req.mode, req.start, req.end, new_days, stored_days)
+    out = new
+    kept_days: List[dt.date] = []
+    if plan.rewrite:
+        kept = _kept(meta, version, plan, staged, keys, ts, req)
+        out = new.unionByName(kept)
+        kept_days = _surviving_days(kept, plan, new_days)
+    # The exact days holding data after this commit (also heals marks left stale by other writers).
+    marks = (set(stored_days) - set(plan.replace)) | set(new_days) | set(kept_days)
+    after = replace(after, watermarks=tuple(sorted(d.isoformat() for d in marks)))
+    seq = 0 if version is None else version + 1
+    write_id = uuid.uuid4().hex
+    info = WriteInfo(mode=req.mode, start=iso(req.start), end=iso(req.end), rows=rows,
+                     schema_version=after.schema_version, seq=seq,
+                     partitions_written=tuple(d.isoformat() for d in new_days), run_id=req.run_id,
+                     extra={"stats": stats, "write_id": write_id, "engine": "delta-spark",
+                            **({"checks": check_results} if check_results else {})})
+    writer = (out.write.format("delta").partitionBy(PARTITION_COL)
+              .option("userMetadata", encode_commit_metadata(after, info)).option("mergeSchema", "true"))
+    if req.run_id:
+        writer = writer.option("txnAppId", run_app_id(req.run_id)).option("txnVersion", "0")
+    if version is not None and plan.touched:
+        writer = writer.mode("overwrite").option("replaceWhere", replace_where(plan.touched))
+    else:
+        writer = writer.mode("append")  # a new table, or nothing to replace (an empty append)
+    try:
+        writer.save(req.uri)
+    except Exception as exc:  # noqa: BLE001 - only Delta's commit conflicts are translated
+        if _is_conflict(exc):
+            raise ConcurrentWriteError(
+                f"another writer committed a conflicting change to {req.uri} while this write ran "
+                f"(days {[d.isoformat() for d in plan.touched]}); re-run the write. Nothing was written. "
+                f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})") from exc
+        raise
+    committed = _committed_version(meta, write_id)
+    if committed is None:
+        # Delta skips a write whose txnAppId/txnVersion is already recorded (a concurrent or old run).
+        log.info("run %s already committed to %s (Delta skipped the write)", req.run_id, req.uri)
+        return WriteResult(None, 0, (), after.schema_version, skipped=True)
+    if committed != seq:
+        log.warning("a concurrent commit landed before this write on %s (planned version %s, committed %s); "
+                    "the recorded watermarks may miss its days until the next write", req.uri, seq, committed)
+    return WriteResult(committed, rows, tuple(new_days), after.schema_version, checks=check_results)
+
+
+def _kept(meta: SparkDeltaMetadata, version: Optional[int], plan: DayPlan, staged: "DataFrame",
+          keys: List[str], ts: str, req: WriteRequest) -> "DataFrame":
+    """The stored rows of the rewritten days that survive, read at the planned version (with ``_event_date``)."""
+    from pyspark.sql import functions as F
+
+    stored = meta.snapshot(version).where(F.col(PARTITION_COL).isin(list(plan.rewrite)))
+    # Files written by seeknal_spark 0.1 carry their write's sequence number in their names (ties: later wins).
+    seq = F.regexp_extract(F.col("_metadata.file_name"), SEQ_FILE_PATTERN, 1)
+    stored = stored.withColumn(SEQ_COL, F.when(seq == "", F.lit(0)).otherwise(seq).cast("long"))
+    kept = kept_rows(stored, staged, keys, ts, req.mode, req.start, req.end, seq_col=SEQ_COL)
+    return kept.withColumn(PARTITION_COL, utc_date(F.col(ts)))
+
+
+def _surviving_days(kept: "DataFrame", plan: DayPlan, new_days: List[dt.date]) -> List[dt.date]:
+    """Rewritten days that still hold stored rows. Days with new rows hold data anyway: only the others are read
+    (an overwrite range's boundary days)."""
+    from pyspark.sql import functions as F
+
+    unknown = [d for d in plan.rewrite if d not in set(new_days)]
+    if not unknown:
+        return list(plan.rewrite)
+    found = {r[0] for r in kept.where(F.col(PARTITION_COL).isin(unknown)).select(PARTITION_COL).distinct().collect()}
+    return sorted(found | (set(plan.rewrite) - set(unknown)))
+
+
+def _committed_version(meta: SparkDeltaMetadata, write_id: str) -> Optional[int]:
+    """The version of the commit carrying ``write_id`` among the newest few, or None (Delta skipped it)."""
+    for record in meta.commits(limit=20):
+        if record.write is not None and record.write.get("write_id") == write_id:
+            return record.version
+    return None
+
+
+def _is_conflict(exc: BaseException) -> bool:
+    seen: Optional[BaseException] = exc
+    while seen is not None:
+        names = {cls.__name__ for cls in type(seen).__mro__}
+        if names & set(_CONFLICTS):
+            return True
+        text = str(seen)
+        if any(name in text for name in _CONFLICTS) or any(c in text for c in _CONFLICT_CLASSES):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False

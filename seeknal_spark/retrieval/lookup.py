@@ -108,21 +108,25 @@ class FeatureLookup:
     # -- resolution against the stored definition ----------------------------------------------------------
     def _state(self) -> Tuple["GroupState", int]:
         """The group's state and the Delta version it was read at (``delta_version`` when pinned)."""
-        from seeknal_spark.offline import delta_log, labels
+        from seeknal_spark.offline import labels
+        from seeknal_spark.offline.metadata import table_metadata
+        from seeknal_spark.offline.metadata_spark import session_or_none
 
+        meta = table_metadata(self.source.table_path, session_or_none())
+        latest = meta.latest_version()
         pinned = self.delta_version
-        if self.version is not None:
+        if self.version is not None and latest is not None:
             group = f"{self.source.project}/{self.source.name}"
-            pinned = labels.resolve_label(self.source.table_path, self.version, group)
+            pinned = labels.resolve_label(meta, self.version, group)
             if self.delta_version is not None and self.delta_version != pinned:
                 raise VersionLabelError(f"FeatureLookup on {self.source.name!r}: version={self.version!r} names Delta "
                                         f"version {pinned}, not delta_version={self.delta_version}; pass one of them")
-        table = delta_log.open_table(self.source.table_path, pinned)
-        state = delta_log.read_state(table) if table is not None else None
+        read_at = pinned if pinned is not None else latest
+        state = meta.state(read_at) if latest is not None else None
         if state is None or not state.schemas:
             raise StoreError(f"feature group {self.source.project}/{self.source.name} has never been written "
                              f"(no Delta table at {self.source.table_path}); write it before looking it up")
-        return state, table.version()
+        return state, read_at  # type: ignore[return-value]
 
     def resolve(self) -> ResolvedLookup:
         """Check the lookup against the group's stored definition (raises for unknown features or renames).

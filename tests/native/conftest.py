@@ -1,0 +1,40 @@
+"""A classic Spark session with Delta Lake's JVM side (Delta jars + extension + catalog), for tests/native/.
+
+These tests run in their own pytest process (see tests/test_native_delta.py): the main test process already owns a
+JVM started without Delta's jars.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def delta_spark():
+    from seeknal_spark.session import has_delta_jvm, local_session
+    from tests.native.jars import delta_jars
+
+    session = local_session(
+        app_name="seeknal_spark_native_tests",
+        extra={"spark.jars": ",".join(delta_jars()),
+               "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+               "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+               "spark.sql.shuffle.partitions": "2", "spark.default.parallelism": "2", "spark.driver.memory": "2g"})
+    assert has_delta_jvm(session)
+    yield session
+    session.stop()
+
+
+@pytest.fixture
+def portable(monkeypatch):
+    """Within one test: make the library take its portable path (delta-rs metadata and commits, Parquet file reads)
+    on the Delta session, as it does on a session without Delta's jars. Only the session check is forced; every
+    part it then runs is real."""
+    class Switch:
+        def __enter__(self):
+            monkeypatch.setattr("seeknal_spark.session.has_delta_jvm", lambda spark: False)
+
+        def __exit__(self, *exc):
+            monkeypatch.undo()
+
+    return Switch()
