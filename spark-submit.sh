@@ -138,6 +138,7 @@ fi
 cmd=("$submit" "${options[@]:1}" "$app" "$@")
 
 if [ "${DRY_RUN:-0}" = "1" ]; then
+  echo "spark-submit.sh: ${options[0]} run; PYSPARK_PYTHON=${PYSPARK_PYTHON:-<unset>} PYSPARK_DRIVER_PYTHON=$PYSPARK_DRIVER_PYTHON" >&2
   printf '%q ' "${cmd[@]}"
   printf '\n'
   exit 0

@@ -18,7 +18,8 @@ Deployment: copy this file into the Airflow dags folder and set ``SEEKNAL_REPO``
 master and everything else about the cluster come from the Airflow connection (``SEEKNAL_SPARK_CONN_ID``, default
 ``spark_default``) and the cluster's own spark-defaults; the tasks add only the two settings the library's files
 depend on (UTC session time zone, microsecond Parquet timestamps). ``SEEKNAL_CONF_DIR`` (default ``conf/`` of the
-checkout) is passed to the jobs; ``SEEKNAL_GROUPS`` (comma-separated) overrides the groups materialized.
+checkout) is passed to the jobs; ``SEEKNAL_GROUPS`` (comma-separated) overrides the groups materialized;
+``SEEKNAL_PY_FILES`` overrides the package archive (default ``build/seeknal_spark.zip`` of the checkout).
 
 The task arguments are built by plain functions (``materialize_task``, ``publish_task``) and the interval macros
 are plain functions too, so they can be checked without Airflow; the DAG object is created only when Airflow is
@@ -35,6 +36,7 @@ from typing import Any, Dict, List, Optional, Tuple
 REPO = Path(os.environ.get("SEEKNAL_REPO") or Path(__file__).resolve().parents[2])
 CONF_DIR = Path(os.environ.get("SEEKNAL_CONF_DIR") or REPO / "conf")
 CONN_ID = os.environ.get("SEEKNAL_SPARK_CONN_ID", "spark_default")
+PY_FILES = os.environ.get("SEEKNAL_PY_FILES") or str(REPO / "build" / "seeknal_spark.zip")
 DAG_ID = "seeknal_features_daily"
 GROUPS = [g.strip() for g in os.environ.get("SEEKNAL_GROUPS", "user_daily_orders,user_profile").split(",")
           if g.strip()]                                  # definitions in conf/feature_groups/<name>.yaml
@@ -97,7 +99,7 @@ def _common(job: str, task_id: str, args: List[str], repo: Path) -> Dict[str, An
         "task_id": task_id,
         "application": str(repo / "jobs" / f"{job}.py"),
         "application_args": args,
-        "py_files": str(repo / "build" / "seeknal_spark.zip"),
+        "py_files": PY_FILES,
         "conf": spark_conf(repo),
         "conn_id": CONN_ID,
         "name": f"seeknal-{task_id}",
