@@ -202,7 +202,9 @@ def run_operator(args: argparse.Namespace) -> Any:
         if args.limit < 0:
             raise UsageError("--limit must be >= 0")
         return operate.group_history(ref, args.limit or None)
-    return operate.vacuum_group(ref, parse_duration(args.retention, "--retention"), dry_run=args.dry_run)
+    zero = args.retention.strip().rstrip("wdhms").strip() == "0"      # "0", "0h": vacuum everything unreferenced
+    retention = dt.timedelta(0) if zero else parse_duration(args.retention, "--retention")
+    return operate.vacuum_group(ref, retention, dry_run=args.dry_run)
 
 
 def run(args: argparse.Namespace) -> Any:
