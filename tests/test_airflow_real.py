@@ -5,7 +5,8 @@ and its constraints file): ~/.cache/seeknal_spark/venv-airflow<line>-<hash>. AIR
 with a SQLite metadata database; the DAG file is copied into a dags folder as a user deploys it (SEEKNAL_REPO points
 back at this checkout). The materialize task writes one day to a temporary store, the publish task publishes it;
 the test then reads the Delta table with delta-rs and the online table with DuckDB, and compares with the rows
-computed here from the source CSV (plain loops).
+computed here from the source CSV (plain loops). `airflow tasks test` of the materialize task then retries it in the
+same DAG run: the same run id is rendered and nothing is written again.
 
 In CI (``CI`` set) a venv that cannot be built fails the test; elsewhere the test is skipped with the reason.
 """
@@ -132,6 +133,15 @@ def test_airflow_dags_test_materializes_one_day(line, deployment, tmp_path):
     assert run_id.startswith("seeknal_features_daily__manual__") and run_id.endswith("__user_daily_orders")
     assert (writes[0]["start"], writes[0]["end"]) == ("2024-03-01T00:00:00+00:00",
                                                       "2024-03-01T23:59:59.999999+00:00")
+
+    # A retry of the task instance (same DAG run, same rendered run id) writes nothing: exactly once.
+    retry = subprocess.run([airflow, "tasks", "test", "seeknal_features_daily", "materialize_user_daily_orders",
+                            "2024-03-02"], env=env, capture_output=True, text=True, timeout=900)
+    retry_log = retry.stdout + retry.stderr
+    assert retry.returncode == 0, retry_log[-6000:]
+    assert f"run={run_id} step=skip already committed" in retry_log, retry_log[-6000:]
+    table = DeltaTable(str(deployment / "offline" / "default" / "user_daily_orders"))
+    assert len([h for h in table.history() if "seeknal.write" in h]) == 1
 
     from seeknal_spark.serving import OnlineFeatures
 

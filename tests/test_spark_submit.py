@@ -225,3 +225,20 @@ def test_spark_submit_rejected_data_exits_3(tmp_path):
     assert proc.returncode == 3, proc.log[-3000:]
     assert "run=dup step=materialize data rejected" in proc.log and "duplicate rows" in proc.log
     assert not (tmp_path / "offline" / "default" / "user_profile" / "_delta_log").exists()
+
+
+def test_plan_reads_every_spelling_of_user_settings():
+    from seeknal_spark.jobs_lib.submit_plan import plan
+
+    project = {"spark.master": "local[2]", "spark.driver.memory": "4g", "spark.sql.session.timeZone": "UTC",
+               "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS"}
+    out, local = plan(project, {}, ["--master=yarn", "--conf=spark.sql.session.timeZone=UTC", "-c",
+                                    "spark.sql.parquet.outputTimestampType=INT96", "--py-files=a.py",
+                                    "--deploy-mode", "cluster", "--files", "x.txt"], "pkg.zip", log4j="/conf/l.xml")
+    assert not local
+    assert out == ["--master=yarn", "--conf=spark.sql.session.timeZone=UTC", "-c",
+                   "spark.sql.parquet.outputTimestampType=INT96", "--deploy-mode", "cluster", "--files", "x.txt",
+                   "--py-files", "a.py,pkg.zip"]       # the driver runs elsewhere: no local log4j path either
+    out, local = plan(project, {}, ["--driver-memory", "1g"], "pkg.zip", log4j="/conf/l.xml")
+    assert local and "spark.driver.memory=4g" not in out and "spark.master=local[2]" in out
+    assert "spark.driver.extraJavaOptions=-Dlog4j2.configurationFile=file:/conf/l.xml" in out

@@ -110,13 +110,20 @@ def delta_artifact(spark: str, scala: str) -> str:
 
 
 def plan(project: Dict[str, str], cluster: Dict[str, str], user_args: Sequence[str], archive: str, *,
-         env_master: Optional[str] = None, delta_jars: Optional[str] = None,
-         delta_package: Optional[str] = None) -> Tuple[List[str], bool]:
-    """spark-submit options (before the application) and whether the run is local (no master configured)."""
+         env_master: Optional[str] = None, delta_jars: Optional[str] = None, delta_package: Optional[str] = None,
+         log4j: Optional[str] = None) -> Tuple[List[str], bool]:
+    """spark-submit options (before the application) and whether the run is local (no master configured).
+
+    ``log4j`` (a file on this machine) configures the driver's logging unless the driver runs elsewhere
+    (``--deploy-mode cluster``) or ``spark.driver.extraJavaOptions`` is set already.
+    """
     rest, props, lists, properties_file = user_settings(user_args)
     base = read_properties(Path(properties_file)) if properties_file else cluster
     configured = {**base, **props}
     local = not (configured.get("spark.master") or env_master)
+    project = dict(project)
+    if log4j and configured.get("spark.submit.deployMode", "client") != "cluster":
+        project.setdefault("spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile=file:{log4j}")
     out = list(rest)
     for key, value in project.items():
         if key in configured or (key in LOCAL_ONLY and not local):
@@ -162,11 +169,9 @@ def _main(argv: Sequence[str]) -> int:
             print(f"submit_plan: {exc}", file=sys.stderr)
             return 2
         return 0
-    project = read_properties(Path(ns.project))
-    if ns.log4j:
-        project.setdefault("spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile=file:{ns.log4j}")
-    out, local = plan(project, read_properties(Path(ns.cluster) if ns.cluster else None), user, ns.archive,
-                      env_master=os.environ.get("MASTER"), delta_jars=ns.delta_jars, delta_package=ns.delta_package)
+    out, local = plan(read_properties(Path(ns.project)), read_properties(Path(ns.cluster) if ns.cluster else None),
+                      user, ns.archive, env_master=os.environ.get("MASTER"), delta_jars=ns.delta_jars,
+                      delta_package=ns.delta_package, log4j=ns.log4j)
     sys.stdout.write("".join(f"{item}\0" for item in ["local" if local else "cluster", *out]))
     return 0
 
