@@ -117,7 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
     v = sub.add_parser("vacuum", help="delete data files no table version within --retention needs")
     v.add_argument("group", help=ref_help)
     v.add_argument("--project", help="project of NAME (default: default)")
-    v.add_argument("--retention", default="7d", help="keep files needed by versions newer than this (default 7d)")
+    v.add_argument("--retention", default="7d", help="keep files needed by versions newer than this (default 7d; "
+                                        "0 deletes every unreferenced file now)")
     v.add_argument("--dry-run", action="store_true", help="list the files that would be deleted; delete nothing")
     _operator(v)
     return parser

@@ -175,12 +175,13 @@ def delta_vacuum(table_uri: str, retention: dt.timedelta, dry_run: bool) -> List
 
     A retention shorter than the table's ``delta.deletedFileRetentionDuration`` (7 days by default) is allowed
     because the operator asked for it explicitly; time travel to versions older than the retention then fails.
+    delta-rs counts whole hours: a retention that is not a whole number of hours is rounded up (keeps more).
     """
     from deltalake import DeltaTable
 
     table = DeltaTable(table_uri)
-    return list(table.vacuum(retention_hours=int(retention.total_seconds() // 3600), dry_run=dry_run,
-                             enforce_retention_duration=False))
+    hours = -(-int(retention.total_seconds()) // 3600)
+    return list(table.vacuum(retention_hours=hours, dry_run=dry_run, enforce_retention_duration=False))
 
 
 def vacuum_group(ref: GroupRef, retention: dt.timedelta = dt.timedelta(days=7),
