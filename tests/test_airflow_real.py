@@ -32,6 +32,18 @@ ORDERS = [(1, "2024-02-29T08:00:00Z", 3.0, "web"), (1, "2024-03-01T08:00:00Z", 1
           (2, "2024-03-02T01:00:00Z", 7.25, "mobile"), (3, "2024-03-02T00:00:00Z", 1.0, "web")]
 
 
+def write_records(table):
+    """The seeknal.write record of each data commit (in userMetadata, or a custom commit-info key)."""
+    out = []
+    for entry in table.history():
+        raw = entry.get("seeknal.write")
+        if entry.get("userMetadata"):
+            raw = json.loads(entry["userMetadata"]).get("seeknal.write", raw)
+        if raw:
+            out.append(json.loads(raw) if isinstance(raw, str) else raw)
+    return out
+
+
 def airflow_venv(line: str) -> Path:
     """The cached Airflow venv of ``line`` (built on first use); fails in CI, skips elsewhere, if it cannot be."""
     started = time.monotonic()
@@ -127,7 +139,7 @@ def test_airflow_dags_test_materializes_one_day(line, deployment, tmp_path):
     assert sorted((r["user_id"], r["order_count"], r["total_amount"]) for r in rows) == \
         expected_day(dt.date(2024, 3, 1))
     assert {r["day_end"] for r in rows} == {dt.datetime(2024, 3, 1, 23, 59, 59, 999999, tzinfo=UTC)}
-    writes = [json.loads(h["seeknal.write"]) for h in table.history() if "seeknal.write" in h]
+    writes = write_records(table)
     assert len(writes) == 1
     run_id = writes[0]["run_id"]
     assert run_id.startswith("seeknal_features_daily__manual__") and run_id.endswith("__user_daily_orders")
@@ -141,7 +153,7 @@ def test_airflow_dags_test_materializes_one_day(line, deployment, tmp_path):
     assert retry.returncode == 0, retry_log[-6000:]
     assert f"run={run_id} step=skip already committed" in retry_log, retry_log[-6000:]
     table = DeltaTable(str(deployment / "offline" / "default" / "user_daily_orders"))
-    assert len([h for h in table.history() if "seeknal.write" in h]) == 1
+    assert len(write_records(table)) == 1
 
     from seeknal_spark.serving import OnlineFeatures
 
