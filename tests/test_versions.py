@@ -163,14 +163,14 @@ def test_unknown_or_malformed_labels(labelled, spark):
 
 
 def test_labels_are_read_from_user_metadata_too():
-    """Spark's Delta writer (native path) stores the commit documents inside userMetadata; labels read them there."""
-    from seeknal_spark.offline.labels import _write_info
+    """Both write paths store the commit documents inside userMetadata; labels read them there."""
+    from seeknal_spark.offline.metadata import CommitRecord
     from seeknal_spark.offline.state import GroupState, WriteInfo
 
     state = GroupState(project="p", name="g", entity_name="user", join_keys=("user_id",),
                        key_types=(("user_id", "long"),), event_time_col="ts").with_schema([("amount", "double")])
     info = WriteInfo(mode="append", start=None, end=None, rows=-1, schema_version=1, seq=-1, run_id="r", label="v7")
     user = json.dumps({"seeknal.state": json.loads(state.to_json()), "seeknal.write": json.loads(info.to_json())})
-    parsed = _write_info({"version": 4, "userMetadata": user, "operationMetrics": {"numOutputRows": "5"}})
+    parsed = CommitRecord.from_entry({"version": 4, "userMetadata": user}).write
     assert parsed is not None and (parsed["label"], parsed["run_id"]) == ("v7", "r")
-    assert _write_info({"version": 5, "userMetadata": "not json"}) is None
+    assert CommitRecord.from_entry({"version": 5, "userMetadata": "not json"}).write is None
