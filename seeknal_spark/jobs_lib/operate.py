@@ -12,7 +12,7 @@ from typing import Any, Dict, List, Optional
 
 from seeknal_spark.jobs_lib.spec import UsageError
 
-__all__ = ["GroupRef", "list_groups", "describe_group", "group_history", "vacuum_group", "delta_vacuum"]
+__all__ = ["GroupRef", "list_groups", "describe_group", "group_history", "vacuum_group"]
 
 HISTORY_LIMIT = 20
 
@@ -170,38 +170,18 @@ def group_history(ref: GroupRef, limit: Optional[int] = HISTORY_LIMIT) -> List[D
     return [_commit(e) for e in delta_log.history(_open(ref), limit)]
 
 
-def delta_vacuum(table_uri: str, retention: dt.timedelta, dry_run: bool) -> List[str]:
-    """Delta VACUUM with delta-rs: delete files no snapshot within ``retention`` needs; returns the files.
-
-    A retention shorter than the table's ``delta.deletedFileRetentionDuration`` (7 days by default) is allowed
-    because the operator asked for it explicitly; time travel to versions older than the retention then fails.
-    delta-rs counts whole hours: a retention that is not a whole number of hours is rounded up (keeps more).
-    """
-    from deltalake import DeltaTable
-
-    table = DeltaTable(table_uri)
-    hours = -(-int(retention.total_seconds()) // 3600)
-    return list(table.vacuum(retention_hours=hours, dry_run=dry_run, enforce_retention_duration=False))
-
-
 def vacuum_group(ref: GroupRef, retention: dt.timedelta = dt.timedelta(days=7),
                  dry_run: bool = False) -> Dict[str, Any]:
-    """Remove data files that no table version within ``retention`` references (``FeatureGroup.vacuum`` when the
-    library has it, else Delta VACUUM through delta-rs)."""
+    """``FeatureGroup.vacuum``: dead writers' leftovers, then Delta VACUUM of files older than ``retention``."""
+    from seeknal_spark.definitions import FeatureStoreFileOutput, OfflineStore
     from seeknal_spark.feature_group import FeatureGroup
 
     if retention < dt.timedelta(0):
         raise UsageError(f"--retention must not be negative (got {retention})")
     _open(ref)
-    group_vacuum = getattr(FeatureGroup, "vacuum", None)
-    if group_vacuum is not None:
-        from seeknal_spark.definitions import FeatureStoreFileOutput, OfflineStore
-
-        group = FeatureGroup(ref.name, project=ref.project,
-                             store=OfflineStore(value=FeatureStoreFileOutput(path=ref.root))).get_or_create()
-        result = dict(group_vacuum(group, retention=retention, dry_run=dry_run))
-        result.setdefault("table", ref.table)
-        return result
-    files = delta_vacuum(ref.table, retention, dry_run)
+    group = FeatureGroup(ref.name, project=ref.project,
+                         store=OfflineStore(value=FeatureStoreFileOutput(path=ref.root))).get_or_create()
+    result = group.vacuum(retention=retention, dry_run=dry_run)
+    files = sorted(result["vacuumed"])
     return {"table": ref.table, "dry_run": dry_run, "retention_hours": retention.total_seconds() / 3600,
-            "files": sorted(files), "count": len(files)}
+            "files": files, "count": len(files), "removed_leftovers": sorted(result["removed_leftovers"])}
