@@ -172,6 +172,17 @@ def test_same_run_id_from_two_processes_commits_once(writers, tmp_path):
     assert sum(1 for w in writes(path) if w["write"].get("run_id") == "daily-09") == 1
 
 
+def test_the_same_version_label_from_two_processes_is_taken_once(writers, tmp_path):
+    a = {"mode": "append", "version": "v1", "rows": [[5, iso(10, 1), 1.0]]}
+    b = {"mode": "append", "version": "v1", "rows": [[6, iso(11, 1), 2.0]]}
+    path, ra, rb = race(writers, tmp_path, BASE, a, b)
+    assert sorted([ra["ok"], rb["ok"]]) == [False, True], (ra, rb)
+    loser = ra if not ra["ok"] else rb
+    assert loser["error"] == "LabelExistsError" and "'v1'" in loser["message"]
+    assert_serializable(path, [BASE], [a if ra["ok"] else b])
+    assert [w["write"].get("label") for w in writes(path)].count("v1") == 1
+
+
 def test_two_first_writes_of_a_new_group_both_land(writers, tmp_path):
     a = {"mode": "append", "rows": [[1, iso(1, 1), 1.0]]}
     b = {"mode": "append", "rows": [[2, iso(1, 2), 2.0], [1, iso(1, 1), 9.0]]}  # same day, one shared key

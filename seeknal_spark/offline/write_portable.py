@@ -25,7 +25,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 from deltalake.transaction import AddAction
 
-from seeknal_spark.errors import ConcurrentWriteError
+from seeknal_spark.errors import ConcurrentWriteError, LabelExistsError
 from seeknal_spark.offline import delta_log
 from seeknal_spark.offline.cleanup import WriterHeartbeat
 from seeknal_spark.offline.frames import utc_date
@@ -114,6 +114,12 @@ def write_portable(req: WriteRequest) -> WriteResult:
             if req.run_id and any(run_app_id(req.run_id) in c.app_ids for c in others):
                 log.info("run %s was committed to %s by another writer: skipping", req.run_id, req.uri)
                 return _skipped(req, table)
+            if req.label and any(c.label == req.label for c in others):
+                taken = next(c.version for c in others if c.label == req.label)
+                raise LabelExistsError(
+                    f"version label {req.label!r} of {req.uri} was just taken by Delta version {taken} (a concurrent "
+                    "write); labels are unique per group: pick a new label. Nothing was written.",
+                    label=req.label, delta_version=taken)
             clash = sorted(set(plan.touched) & set().union(*[c.days for c in others]))
             log.info("write to %s lost version %d to another writer%s; retrying on version %d", req.uri,
                      version + 1, f" (days {[d.isoformat() for d in clash]} changed: re-planning)" if clash else "",

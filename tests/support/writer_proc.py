@@ -57,7 +57,7 @@ def main() -> None:
             if cmd.get("hang"):
                 fg.add_check("hang", _signal_and_sleep(cmd["hang"]))
             result = fg.write(cmd.get("start"), cmd.get("end"), mode=cmd.get("mode", "append"),
-                              run_id=cmd.get("run_id"))
+                              run_id=cmd.get("run_id"), version=cmd.get("version"))
             out = {"ok": True, "version": result.version, "skipped": result.skipped, "retries": result.retries}
         except Exception as exc:  # noqa: BLE001 - reported to the test
             out = {"ok": False, "error": type(exc).__name__, "message": str(exc),
