@@ -45,7 +45,7 @@ def main() -> None:
         "spark.jars": ",".join(delta_jars()),
         "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
         "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
-        "spark.driver.memory": "4g"})
+        "spark.driver.memory": "4g", "spark.databricks.delta.snapshotPartitions": "2"})
     work = args.workdir or tempfile.mkdtemp(prefix="bench_native_")
     per_key = max(1, args.rows // args.keys)
     start = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)

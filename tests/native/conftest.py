@@ -19,7 +19,9 @@ def delta_spark():
         extra={"spark.jars": ",".join(delta_jars()),
                "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
                "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
-               "spark.sql.shuffle.partitions": "2", "spark.default.parallelism": "2", "spark.driver.memory": "2g"})
+               "spark.sql.shuffle.partitions": "2", "spark.default.parallelism": "2", "spark.driver.memory": "2g",
+               # Delta rebuilds snapshots with 50 tasks by default: right for clusters, slow on 2 local cores.
+               "spark.databricks.delta.snapshotPartitions": "2"})
     assert has_delta_jvm(session)
     yield session
     session.stop()
