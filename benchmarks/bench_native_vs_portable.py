@@ -31,6 +31,7 @@ def main() -> None:
     parser.add_argument("--keys", type=int, default=100_000)
     parser.add_argument("--features", type=int, default=8)
     parser.add_argument("--days", type=int, default=10)
+    parser.add_argument("--repeat", type=int, default=1, help="alternating runs per path; the last one is kept")
     parser.add_argument("--workdir", default=None)
     args = parser.parse_args()
 
@@ -85,7 +86,7 @@ def main() -> None:
 
     try:
         results = {}
-        for path in ("portable", "native", "portable", "native"):  # twice each, alternating; keep the second
+        for path in ("portable", "native") * args.repeat:
             results[path] = run(path)
         native, n_stored = results["native"]
         portable, p_stored = results["portable"]

@@ -12,6 +12,13 @@ Same guarantees as the portable path, with Delta doing the commit:
 - ``userMetadata`` carries the same commit metadata as the portable path
   (:func:`~seeknal_spark.offline.state.encode_commit_metadata`), ``txnAppId``/``txnVersion`` make run ids
   idempotent, ``mergeSchema`` adds new features; the first write creates the table partitioned by ``_event_date``.
+
+Sessions that take this path (:func:`seeknal_spark.session.has_delta_jvm`): Databricks runtimes as they are; other
+clusters with Delta's jars (``--packages io.delta:delta-spark_2.13:<v>`` or ``--jars`` of Maven-resolved
+``delta-spark``/``delta-storage`` jars matching the Spark line) and
+``spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension``,
+``spark.sql.catalog.spark_catalog=org.apache.spark.sql.delta.catalog.DeltaCatalog``, plus the ``delta-spark``
+Python package of the same Delta line (``delta.tables``).
 """
 
 from __future__ import annotations
