@@ -7,14 +7,32 @@
 
 # COMMAND ----------
 
-dbutils.widgets.text("store", "", "Offline store root (empty: conf/seeknal.ini default)")
+import os
+
+# Where the store lives by default: on Databricks a Unity Catalog volume (one path that Spark and the Spark-free
+# readers, delta-rs and DuckDB, both open through the /Volumes mount); elsewhere ./seeknal_store. Edit the widget
+# to use another location (another volume, or s3://... with credentials for Spark and delta-rs).
+ON_DATABRICKS = bool(os.environ.get("DATABRICKS_RUNTIME_VERSION"))
+DEFAULT_STORE = "/Volumes/main/default/seeknal/seeknal_store" if ON_DATABRICKS else "./seeknal_store"
+
+# The same widgets mean the same thing in notebooks 01-03 (a job can pass one set of parameters to all three).
+dbutils.widgets.text("store", DEFAULT_STORE, "Store root (offline/ and online/ below it)")
 dbutils.widgets.text("project", "notebooks", "Project")
-dbutils.widgets.text("users", "2000", "Users (as in notebook 1)")
+dbutils.widgets.text("users", "2000", "Users in the generated data")
 dbutils.widgets.text("spine_rows", "5000", "Labelled spine rows")
 dbutils.widgets.text("ttl_days", "30", "Maximum feature age in days (empty: no limit)")
 dbutils.widgets.text("output", "", "Write the training set here as Parquet (empty: do not write)")
 
-STORE = dbutils.widgets.get("store") or None
+STORE = dbutils.widgets.get("store").strip().rstrip("/")
+if not STORE:
+    raise ValueError(f"the 'store' widget is empty: set it to the store root, e.g. {DEFAULT_STORE}")
+if "://" not in STORE:
+    STORE = os.path.abspath(STORE)
+if STORE.startswith("/Volumes/") and not os.path.isdir("/".join(STORE.split("/")[:5])):
+    volume = ".".join(STORE.split("/")[2:5])
+    raise FileNotFoundError(f"Unity Catalog volume {volume} does not exist: create it (CREATE VOLUME {volume}) "
+                            "or set the 'store' widget to a location you can write")
+OFFLINE_STORE, ONLINE_STORE = f"{STORE}/offline", f"{STORE}/online"
 PROJECT = dbutils.widgets.get("project")
 USERS, SPINE_ROWS = int(dbutils.widgets.get("users")), int(dbutils.widgets.get("spine_rows"))
 TTL_DAYS = dbutils.widgets.get("ttl_days")
@@ -28,7 +46,7 @@ from seeknal_spark import FeatureGroup, FeatureStoreFileOutput, Materialization,
 from seeknal_spark.examples import retail
 from seeknal_spark.retrieval import FeatureLookup, FillNull, HistoricalFeatures
 
-store = OfflineStore(value=FeatureStoreFileOutput(path=STORE)) if STORE else None
+store = OfflineStore(value=FeatureStoreFileOutput(path=OFFLINE_STORE))
 # The stored definition (keys, event time, features) is read back from the Delta log.
 spend = FeatureGroup("user_daily_spend", project=PROJECT, materialization=Materialization(
     event_time_col="day_end", offline_materialization=OfflineMaterialization(store=store))).get_or_create()

@@ -17,12 +17,16 @@ from seeknal_spark.definitions import (
 from seeknal_spark.errors import (
     DataError,
     DefinitionError,
+    LabelExistsError,
     SchemaError,
     SeeknalError,
     StoreError,
     UnsupportedTableError,
+    ConcurrentWriteError,
+    VersionLabelError,
 )
 from seeknal_spark.feature_group import FeatureGroup
+from seeknal_spark.offline.labels import LabelledVersion
 from seeknal_spark.offline.state import SchemaVersion
 from seeknal_spark.offline.writer import WriteResult
 from seeknal_spark.monitoring import ParityError, SkewReport, check_skew, validate_parity
@@ -70,6 +74,10 @@ __all__ = [
     "DataError",
     "StoreError",
     "UnsupportedTableError",
+    "ConcurrentWriteError",
+    "VersionLabelError",
+    "LabelExistsError",
+    "LabelledVersion",
     "ValidationFailed",
     "ValidationOutcome",
     "load_suite",

@@ -1,19 +1,25 @@
 """``seeknal-spark``: the command line behind spark-submit jobs, Airflow tasks and scripts.
 
-Subcommands: ``materialize``, ``backfill``, ``training-set``, ``publish-online``. Dates are ISO-8601 (templated by
+Jobs: ``materialize``, ``backfill``, ``training-set``, ``publish-online``. Dates are ISO-8601 (templated by
 Airflow as ``{{ data_interval_start }}``); ``--run-id`` makes writes idempotent; ``--dry-run`` checks arguments and
-definitions without starting Spark. Exit codes: 0 success, 1 failure, 2 usage error, 3 data validation rejected.
+definitions without starting Spark. Operator commands (no Spark): ``list``, ``describe GROUP``, ``history GROUP``,
+``vacuum GROUP``. ``--json`` prints the result as JSON on stdout (logs and progress go to stderr).
+Exit codes: 0 success, 1 failure, 2 usage error, 3 data validation rejected.
 
 Example:
     seeknal-spark materialize seeknal_spark.examples.retail:user_daily_orders \\
         --start 2024-03-01 --end 2024-03-02 --end-exclusive --run-id scheduled__2024-03-01
     seeknal-spark backfill conf/feature_groups/user_daily_orders.yaml --start 2024-01-01 --end 2024-04-30 --chunk 7d
+    seeknal-spark list --store seeknal_store/offline --json
+    seeknal-spark describe user_daily_orders
+    seeknal-spark vacuum default/user_daily_orders --retention 7d --dry-run
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import logging
 import sys
 import uuid
@@ -41,6 +47,7 @@ def _common(p: argparse.ArgumentParser, times: bool = True) -> None:
     p.add_argument("--store", help="offline store root (default: the definition's store, else conf/seeknal.ini)")
     p.add_argument("--dry-run", action="store_true", help="validate arguments and definitions; start no Spark work")
     p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    p.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     if times:
         p.add_argument("--start", help="ISO-8601 start of the event-time range (inclusive; naive = UTC)")
         p.add_argument("--end", help="ISO-8601 end of the event-time range, inclusive (a date alone means the end "
@@ -89,7 +96,41 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target", help="s3://bucket/prefix to publish to instead of the local online store")
     p.add_argument("--keep", type=int, default=3, help="older versions to keep (default 3)")
     _common(p)
+
+    ref_help = ("a stored group: NAME (with --project), PROJECT/NAME, or a definition ('package.module:name', "
+                "YAML file, name in conf/feature_groups/)")
+    ls = sub.add_parser("list", help="the feature groups in a store")
+    ls.add_argument("--project", help="only this project")
+    _operator(ls)
+    d = sub.add_parser("describe", help="definition, schema versions, watermarks, last writes, validation, "
+                                        "freshness of a group")
+    d.add_argument("group", help=ref_help)
+    d.add_argument("--project", help="project of NAME (default: default)")
+    d.add_argument("--freshness-threshold", default="1d", help="age after which the group is stale (default 1d)")
+    d.add_argument("--writes", type=int, default=5, help="how many recent writes to show (default 5)")
+    _operator(d)
+    h = sub.add_parser("history", help="the Delta commits of a group, newest first")
+    h.add_argument("group", help=ref_help)
+    h.add_argument("--project", help="project of NAME (default: default)")
+    h.add_argument("--limit", type=int, default=20, help="newest N commits (default 20; 0 = all)")
+    _operator(h)
+    v = sub.add_parser("vacuum", help="delete data files no table version within --retention needs")
+    v.add_argument("group", help=ref_help)
+    v.add_argument("--project", help="project of NAME (default: default)")
+    v.add_argument("--retention", default="7d", help="keep files needed by versions newer than this (default 7d; "
+                                        "0 deletes every unreferenced file now)")
+    v.add_argument("--dry-run", action="store_true", help="list the files that would be deleted; delete nothing")
+    _operator(v)
     return parser
+
+
+OPERATOR_COMMANDS = ("list", "describe", "history", "vacuum")
+
+
+def _operator(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--store", help="offline store root (default: the definition's store, else conf/seeknal.ini)")
+    p.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+    p.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
 
 
 def _fill_nulls(values: Sequence[str]) -> List[Any]:
@@ -115,7 +156,59 @@ def _fill_nulls(values: Sequence[str]) -> List[Any]:
     return fills
 
 
-def run(args: argparse.Namespace) -> dict:
+def _group_ref(args: argparse.Namespace) -> Any:
+    """The stored group an operator command names (see ``ref_help``)."""
+    from seeknal_spark.config import default_offline_store_path
+    from seeknal_spark.definitions import check_name
+    from seeknal_spark.errors import DefinitionError
+    from seeknal_spark.jobs_lib.operate import GroupRef
+    from seeknal_spark.jobs_lib.spec import UsageError, load_group_spec
+
+    value: str = args.group
+    root = args.store or default_offline_store_path()
+    try:
+        if value.count("/") == 1 and ":" not in value and not value.endswith((".yaml", ".yml")):
+            project, name = value.split("/")
+            return GroupRef(root, check_name(project, "project"), check_name(name, "feature group name"))
+        if ":" in value or value.endswith((".yaml", ".yml")) or "/" in value:
+            group = load_group_spec(value).feature_group(args.store)
+            return GroupRef(group.store.root(), group.project, group.name)
+        check_name(value, "feature group name")
+    except DefinitionError as exc:
+        raise UsageError(str(exc)) from exc
+    try:
+        group = load_group_spec(value).feature_group(args.store)   # a definition in conf/feature_groups/
+        if args.project in (None, group.project):
+            return GroupRef(group.store.root(), group.project, group.name)
+    except UsageError:
+        pass
+    return GroupRef(root, check_name(args.project or "default", "project"), value)
+
+
+def run_operator(args: argparse.Namespace) -> Any:
+    """Execute an operator command (list, describe, history, vacuum); returns JSON-ready data."""
+    from seeknal_spark.config import default_offline_store_path
+    from seeknal_spark.jobs_lib import operate
+    from seeknal_spark.jobs_lib.spec import UsageError, parse_duration
+
+    if args.command == "list":
+        return operate.list_groups(args.store or default_offline_store_path(), args.project)
+    ref = _group_ref(args)
+    if args.command == "describe":
+        if args.writes < 0:
+            raise UsageError("--writes must be >= 0")
+        return operate.describe_group(ref, parse_duration(args.freshness_threshold, "--freshness-threshold"),
+                                      writes=args.writes)
+    if args.command == "history":
+        if args.limit < 0:
+            raise UsageError("--limit must be >= 0")
+        return operate.group_history(ref, args.limit or None)
+    zero = args.retention.strip().rstrip("wdhms").strip() == "0"      # "0", "0h": vacuum everything unreferenced
+    retention = dt.timedelta(0) if zero else parse_duration(args.retention, "--retention")
+    return operate.vacuum_group(ref, retention, dry_run=args.dry_run)
+
+
+def run(args: argparse.Namespace) -> Any:
     """Execute a parsed command (raises on failure)."""
     from seeknal_spark.jobs_lib import commands
     from seeknal_spark.jobs_lib.spec import UsageError, load_group_spec, parse_duration, parse_time
@@ -147,7 +240,10 @@ def run(args: argparse.Namespace) -> dict:
                                        as_of=parse_time(args.as_of, "--as-of"), start=start, end=end, ttl=ttl,
                                        store=args.store, online_root=args.online_store, target=args.target,
                                        keep=args.keep, dry_run=args.dry_run)
-    raise UsageError("a command is required: materialize, backfill, training-set or publish-online")
+    if args.command in OPERATOR_COMMANDS:
+        return run_operator(args)
+    raise UsageError("a command is required: materialize, backfill, training-set, publish-online, list, "
+                     "describe, history or vacuum")
 
 
 def _default_run_id(args: argparse.Namespace) -> str:
@@ -187,11 +283,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             log.error("usage error: %s (see seeknal-spark --help)", exc)
             return EXIT_USAGE
         if args.command is None:
-            log.error("usage error: a command is required: materialize, backfill, training-set or publish-online "
-                      "(see seeknal-spark --help)")
+            log.error("usage error: a command is required: materialize, backfill, training-set, publish-online, "
+                      "list, describe, history or vacuum (see seeknal-spark --help)")
             return EXIT_USAGE
         package_logger.setLevel(args.log_level)
-        args.run_id = args.run_id or _default_run_id(args)
+        if args.command in OPERATOR_COMMANDS:
+            args.run_id = None
+        else:
+            args.run_id = args.run_id or _default_run_id(args)
         try:
             summary = run(args)
         except KeyboardInterrupt:
@@ -200,9 +299,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         except Exception as exc:  # noqa: BLE001 - every failure becomes an exit code
             code = exit_code(exc)
             kind = {EXIT_DATA: "data rejected", EXIT_USAGE: "usage error"}.get(code, "failed")
-            log.error("run=%s step=%s %s: %s: %s", args.run_id, args.command, kind, type(exc).__name__, exc,
+            log.error("run=%s step=%s %s: %s: %s", args.run_id or "-", args.command, kind, type(exc).__name__, exc,
                       exc_info=code == EXIT_FAILURE)
             return code
+        if args.command in OPERATOR_COMMANDS:
+            from seeknal_spark.jobs_lib.report import render
+
+            sys.stdout.write(json.dumps(summary, indent=2, default=str) + "\n" if args.json
+                             else render(args.command, summary))
+            return EXIT_OK
+        if args.json:
+            sys.stdout.write(json.dumps(summary, default=str) + "\n")
         log.info("run=%s step=done %s %s", args.run_id, args.command, summary.get("status"))
         return EXIT_OK
     finally:

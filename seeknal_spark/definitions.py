@@ -29,9 +29,10 @@ WRITE_MODES = ("overwrite", "append")
 def check_name(value: str, what: str) -> str:
     """Return ``value`` if it is a safe name (letters, digits, ``_`` and ``-``), else raise.
 
-    Names become directory names of the store, so they may not contain path separators or dots.
+    Names become directory names of the store, so they may not contain path separators, dots, control
+    characters or a trailing newline (the whole string must match, ``$`` alone would accept ``"name\\n"``).
     """
-    if not isinstance(value, str) or not _NAME.match(value):
+    if not isinstance(value, str) or not _NAME.fullmatch(value):
         raise DefinitionError(
             f"{what} {value!r} is not a valid name: use letters, digits, '_' or '-', "
             "starting with a letter or '_' (at most 128 characters)"

@@ -13,6 +13,8 @@ __all__ = [
     "StoreError",
     "UnsupportedTableError",
     "ConcurrentWriteError",
+    "VersionLabelError",
+    "LabelExistsError",
 ]
 
 
@@ -42,3 +44,16 @@ class UnsupportedTableError(StoreError):
 
 class ConcurrentWriteError(StoreError):
     """Another writer committed a conflicting change first and the write could not be reconciled; re-run it."""
+
+
+class VersionLabelError(DefinitionError):
+    """A feature-version label (``write(version=...)``, ``FeatureLookup(version=...)``) is malformed or unknown."""
+
+
+class LabelExistsError(VersionLabelError):
+    """A write reuses a version label that already names another commit of the group (labels are unique)."""
+
+    def __init__(self, message: str, label: str, delta_version: int) -> None:
+        super().__init__(message)
+        self.label = label
+        self.delta_version = delta_version

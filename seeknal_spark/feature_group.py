@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from seeknal_spark.definitions import (
     WRITE_MODES,
@@ -14,7 +14,8 @@ from seeknal_spark.definitions import (
     check_name,
 )
 from seeknal_spark.errors import DefinitionError, SchemaError, StoreError
-from seeknal_spark.offline.frames import as_utc_timestamp, in_range, require_columns, to_spark
+from seeknal_spark.offline import labels
+from seeknal_spark.offline.frames import as_utc_timestamp, check_column_names, in_range, require_columns, to_spark
 from seeknal_spark.offline.layout import PARTITION_COL, SEQ_COL, table_uri
 from seeknal_spark.offline.state import GroupState, SchemaVersion
 from seeknal_spark.offline.writer import StagedCheck, WriteRequest, WriteResult, write as write_request
@@ -24,6 +25,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import DataFrame, SparkSession
 
     from seeknal_spark.monitoring.drift import DriftReport
+    from seeknal_spark.offline.labels import LabelledVersion
     from seeknal_spark.offline.metadata import TableMetadata
     from seeknal_spark.monitoring.freshness import Freshness
     from seeknal_spark.validation import ValidationConfig, ValidationOutcome, ValidationRecord
@@ -212,17 +214,23 @@ class FeatureGroup:
         state = self._load_state()
         return [date_to_datetime(dt.date.fromisoformat(d)) for d in state.watermarks] if state else []
 
+    def versions(self) -> List["LabelledVersion"]:
+        """Labelled versions (``write(version=...)``), oldest first: label, Delta and schema version, time, rows."""
+        return labels.labelled_versions(self._metadata())
+
     @property
     def delta_version(self) -> Optional[int]:
         return self._metadata().latest_version()
 
     # -- IO ----------------------------------------------------------------------------------------------------
     def write(self, feature_start_time: Optional[TimeLike] = None, feature_end_time: Optional[TimeLike] = None,
-              mode: Optional[str] = None, run_id: Optional[str] = None) -> WriteResult:
+              mode: Optional[str] = None, run_id: Optional[str] = None,
+              version: Optional[str] = None) -> WriteResult:
         """Write the DataFrame's rows with start <= event time <= end as one Delta commit.
 
         ``mode="overwrite"`` replaces exactly the stored rows in [start, end] (all rows without bounds);
         ``mode="append"`` adds. A ``run_id`` makes the write idempotent: a second write with it is skipped.
+        ``version="v1"`` labels the commit (unique per group; see :meth:`versions`, ``FeatureLookup(version=)``).
         """
         if self._df is None:
             raise DefinitionError(f"feature group {self.name!r} has no DataFrame: call set_dataframe(df) first")
@@ -237,12 +245,15 @@ class FeatureGroup:
         require_columns(df, keys, f"join keys of entity {self.entity.name!r}")  # type: ignore[union-attr]
         features = self.features
         require_columns(df, features, "features")
+        check_column_names(df, keys + [ts] + features)
         for name in keys + [ts] + features:
             if name in _RESERVED:
                 raise SchemaError(f"column name {name!r} is reserved by seeknal_spark; rename the column")
         overlap = set(features) & (set(keys) | {ts})
         if overlap:
             raise SchemaError(f"features {sorted(overlap)} are also join keys or the event-time column")
+        if version is not None:
+            labels.ensure_label_free(self._metadata(), version, run_id, f"{self.project}/{self.name}")
         before = self._load_state()
         after = self._next_state(before, df, keys, ts, features)  # checked now: bad input fails before any job
         ordered = [f for f, _ in after.all_features()]
@@ -264,7 +275,7 @@ class FeatureGroup:
             return self._next_state(state, df, keys, ts, features, tolerate=since)
 
         req = WriteRequest(uri=self.table_path, df=frame, evolve=evolve, mode=mode, start=start, end=end,
-                           run_id=run_id, checks=checks)
+                           run_id=run_id, checks=checks, label=version)
         result = write_request(req)
         self._load_state()
         return result
@@ -306,11 +317,14 @@ class FeatureGroup:
         return before.with_schema(list(before.latest.features) + added)
 
     def to_dataframe(self, feature_start_time: Optional[TimeLike] = None,
-                     feature_end_time: Optional[TimeLike] = None, version: Optional[int] = None,
+                     feature_end_time: Optional[TimeLike] = None, version: Optional[Union[int, str]] = None,
                      spark: Optional["SparkSession"] = None) -> "DataFrame":
-        """The stored rows (keys, event time, every feature) in [start, end], at a Delta version if given."""
+        """The stored rows (keys, event time, every feature) in [start, end], at a Delta version or label if given."""
         from seeknal_spark.offline.reader import read_table
         from seeknal_spark.session import get_spark
+
+        if isinstance(version, str):
+            version = labels.resolve_label(self._metadata(), version, f"{self.project}/{self.name}")
 
         state = self._load_state(version)
         if state is None:
@@ -338,6 +352,7 @@ class FeatureGroup:
         skip = set(keys) | {ts}
         features = self._features if self._features is not None else [c for c in df.columns if c not in skip]
         require_columns(df, features, "features")
+        check_column_names(df, keys + [ts] + features)
         before = self._load_state()
         registered = before.latest.types() if before is not None and before.schemas else {}
         types = {f.name: f.dataType.jsonValue() for f in df.schema.fields}
@@ -383,6 +398,18 @@ class FeatureGroup:
         if chart_dir is not None:
             save_drift_charts(report, chart_dir)
         return report
+
+    # -- maintenance -------------------------------------------------------------------------------------------
+    def vacuum(self, retention: dt.timedelta = dt.timedelta(days=7), dry_run: bool = False) -> Dict[str, List[str]]:
+        """Remove dead writers' leftovers (staging directories without a live heartbeat, never-committed data
+        files; time travel keeps working) and run Delta VACUUM (files unreferenced by the latest version, older
+        than ``retention``: time travel before that stops working). ``dry_run`` only lists them.
+
+        Returns ``{"removed_leftovers": [...], "vacuumed": [...]}`` (paths relative to the table).
+        """
+        from seeknal_spark.offline.cleanup import vacuum_table
+
+        return vacuum_table(self.table_path, retention, dry_run=dry_run)
 
     def __repr__(self) -> str:
         return f"FeatureGroup(name={self.name!r}, project={self.project!r}, entity={self.entity!r})"

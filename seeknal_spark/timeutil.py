@@ -27,7 +27,10 @@ def to_utc(value: Optional[TimeLike], what: str = "time") -> Optional[dt.datetim
     if isinstance(value, dt.datetime):
         if value.tzinfo is None:
             return value.replace(tzinfo=dt.timezone.utc)
-        return value.astimezone(dt.timezone.utc)
+        try:
+            return value.astimezone(dt.timezone.utc)
+        except OverflowError:  # e.g. 9999-12-31T23:00-05:00 is in year 10000 UTC
+            raise DefinitionError(f"{what} {value.isoformat()} is outside the years 1-9999 in UTC") from None
     if isinstance(value, dt.date):
         return date_to_datetime(value)
     raise DefinitionError(f"{what} {value!r} is not a datetime, date or ISO-8601 string")

@@ -40,6 +40,10 @@ def spark(connect_port):
 @pytest.fixture(scope="session")
 def connect_spark(spark, connect_port):
     """A Spark Connect session served by the test JVM (what Databricks serverless and shared clusters run)."""
+    import pyspark
+
+    if int(pyspark.__version__.split(".")[0]) < 4:
+        pytest.skip(f"pyspark {pyspark.__version__} ships no Spark Connect server jar (Connect runs on the 4.x line)")
     # Test-only: start the Connect service on the classic session's JVM so both share one JVM.
     spark._jvm.org.apache.spark.sql.connect.service.SparkConnectService.start(spark._jsc.sc())
     from pyspark.sql.connect.session import SparkSession as ConnectSession

@@ -1,9 +1,10 @@
 """The example Airflow DAG (conf/airflow/seeknal_features.py).
 
 Without Airflow: the DAG file is valid Python, its SparkSubmitOperator arguments point at real files, and the
-templated arguments, rendered with Jinja2 as Airflow renders them, are accepted by the real job entry points
-(dry run) and select the DAG run's data interval. With Airflow installed (optional, not a default dependency):
-the DAG imports in a DagBag without errors and the operator's hook builds the expected spark-submit command.
+templated arguments, rendered with Jinja2 (and the DAG's macros) as Airflow renders them, are accepted by the real
+job entry points (dry run) and select the DAG run's data interval, never an empty one.
+
+With real Airflow (tests/test_airflow_real.py): Airflow 3 and 2 in cached venvs run `airflow dags test`.
 """
 
 from __future__ import annotations
@@ -47,7 +48,9 @@ def context(day: dt.date, run_type: str = "scheduled"):
 def render(values, ctx):
     import jinja2
 
-    return [jinja2.Template(v).render(**ctx) for v in values]
+    macros = load_dag_module().MACROS
+    ctx = {"dag_run": None, **ctx}
+    return [jinja2.Template(v).render(**macros, **ctx) for v in values]
 
 
 def run_job(application: str, args, capsys):
@@ -64,9 +67,6 @@ def run_job(application: str, args, capsys):
 
 def test_dag_file_builds_task_arguments_pointing_at_real_files():
     dag = load_dag_module()
-    from seeknal_spark.session import read_spark_defaults
-
-    defaults = read_spark_defaults(REPO / "conf" / "spark-defaults.conf")
     tasks = [dag.materialize_task(g) for g in dag.GROUPS] + [dag.publish_task()]
     assert [t["task_id"] for t in tasks] == ["materialize_user_daily_orders", "materialize_user_profile",
                                              "publish_online"]
@@ -76,7 +76,9 @@ def test_dag_file_builds_task_arguments_pointing_at_real_files():
         conf = dict(task["conf"])
         assert conf.pop("spark.driver.extraJavaOptions") == \
             f"-Dlog4j2.configurationFile=file:{REPO}/conf/log4j2.properties"
-        assert conf == {k: v for k, v in defaults.items() if k != "spark.master"}
+        # Only what the library's files depend on: no master, driver address or memory (the cluster decides).
+        assert conf == {"spark.sql.session.timeZone": "UTC",
+                        "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS"}
         assert task["env_vars"] == {"SEEKNAL_CONF_DIR": str(REPO / "conf")}
     for group in dag.GROUPS:
         assert (REPO / "conf" / "feature_groups" / f"{group}.yaml").is_file()
@@ -112,33 +114,23 @@ def test_rendered_publish_arguments_are_accepted(capsys):
            "as_of=2024-03-02T00:00:00+00:00" in log
 
 
-def test_dag_with_real_airflow(monkeypatch):
-    pytest.importorskip("airflow", reason="apache-airflow is an optional test dependency (too heavy for the default "
-                                          "install): pip install apache-airflow apache-airflow-providers-apache-spark")
-    pytest.importorskip("airflow.providers.apache.spark",
-                        reason="apache-airflow-providers-apache-spark is not installed")
-    monkeypatch.setenv("AIRFLOW_CONN_SPARK_DEFAULT", '{"conn_type": "spark", "host": "local[2]"}')
-    monkeypatch.setenv("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
-    import inspect
-
-    from airflow.models import DagBag
-
-    options = {"include_examples": False} if "include_examples" in inspect.signature(DagBag).parameters else {}
-    bag = DagBag(dag_folder=str(DAG_FILE.parent), **options)
-    assert bag.import_errors == {}
-    dag = bag.dags["seeknal_features_daily"]   # parsed DAG (get_dag() may query the metadata DB)
-    assert set(dag.task_ids) == {"materialize_user_daily_orders", "materialize_user_profile", "publish_online"}
-    assert dag.get_task("publish_online").upstream_task_ids == {"materialize_user_daily_orders",
-                                                                "materialize_user_profile"}
-    task = dag.get_task("materialize_user_daily_orders")
-    args = task.render_template(task.application_args, context(dt.date(2024, 3, 1)))
-    assert args[1:5] == ["--start", "2024-03-01T00:00:00+00:00", "--end", "2024-03-02T00:00:00+00:00"]
-    task.application_args = args
-    hook = task._get_hook()
-    cmd = hook._build_spark_submit_command(task.application)
-    assert cmd[cmd.index("--master") + 1] == "local[2]"
-    assert cmd[cmd.index("--py-files") + 1] == str(REPO / "build" / "seeknal_spark.zip")
-    assert "spark.sql.session.timeZone=UTC" in cmd
-    assert cmd[cmd.index("--name") + 1] == "seeknal-materialize_user_daily_orders"
-    app = cmd.index(str(REPO / "jobs" / "materialize.py"))
-    assert cmd[app + 1:] == args
+def test_empty_or_missing_intervals_become_the_day_before_their_end(capsys):
+    """Airflow 3's CronTriggerTimetable (start == end) or a manual run without a logical date: never empty."""
+    dag = load_dag_module()
+    task = dag.materialize_task("user_daily_orders")
+    at = _AirflowDateTime(2024, 3, 2, tzinfo=UTC)
+    expected = ["--start", "2024-03-01T00:00:00+00:00", "--end", "2024-03-02T00:00:00+00:00"]
+    for ctx in ({"data_interval_start": at, "data_interval_end": at},                      # trigger timetable
+                {"data_interval_start": None, "data_interval_end": None,                   # no logical date
+                 "dag_run": SimpleNamespace(run_after=at, logical_date=None)},
+                {"data_interval_start": at + dt.timedelta(hours=1), "data_interval_end": at}):
+        ctx = {"run_id": "manual__x", "dag": SimpleNamespace(dag_id="seeknal_features_daily"), **ctx}
+        args = render(task["application_args"], ctx)
+        assert args[1:5] == expected, ctx
+    code, log = run_job(task["application"], args + ["--dry-run"], capsys)
+    assert code == 0, log
+    assert "[2024-03-01T00:00:00+00:00, 2024-03-01T23:59:59.999999+00:00]" in log
+    # Local times are rendered in UTC; a non-UTC interval keeps its instant.
+    paris = dt.timezone(dt.timedelta(hours=1))
+    assert dag.interval(dt.datetime(2024, 3, 1, 1, tzinfo=paris), dt.datetime(2024, 3, 2, 1, tzinfo=paris)) == \
+        (dt.datetime(2024, 3, 1, tzinfo=UTC), dt.datetime(2024, 3, 2, tzinfo=UTC))

@@ -68,7 +68,8 @@ def test_materialize_by_reference_is_idempotent_per_run_id(spark, root, capsys):
 
     assert main(args + ["--run-id", "run-b", "--mode", "append"]) == 0   # a new run id writes again
     assert len(data_commits(table)) == commits + 1
-    assert len(stored_rows(table)) == 8
+    # the same (keys, event time) again: the table still holds one row each (the new run's)
+    assert stored_rows(table) == expected_rows(_utc(2024, 1, 2), _utc(2024, 1, 3, 23, 59, 59, 999999))
 
 
 def test_end_exclusive_matches_airflow_intervals(spark, root):

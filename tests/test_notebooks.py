@@ -59,13 +59,71 @@ def test_databricks_source_format(path):
     assert "getOrCreate()" not in text.replace("get_or_create()", "")
 
 
+def widgets_of(path):
+    """name -> (default, label) of the widgets a notebook defines, read from the notebook run without Spark."""
+    dbutils = _DbUtils({})
+    labels = {}
+    original = dbutils.widgets.text
+
+    def text(name, defaultValue, label=None):
+        labels[name] = label
+        original(name, defaultValue, label)
+
+    class Defined(Exception):
+        """Raised at the first widget read: every widget is defined by then."""
+
+    def get(name):
+        raise Defined
+
+    dbutils.widgets.text, dbutils.widgets.get = text, get
+    source = path.read_text().split("\n# COMMAND ----------\n")
+    widget_cell = next(c for c in source if "dbutils.widgets.text(" in c)
+    with pytest.raises(Defined):
+        exec(compile(widget_cell, str(path), "exec"), {"dbutils": dbutils})
+    return {n: (dbutils.widgets.defaults[n], labels[n]) for n in labels}
+
+
+def test_widgets_mean_the_same_in_every_notebook():
+    seen = {}
+    for path in ALL:
+        for name, spec in widgets_of(path).items():
+            seen.setdefault(name, {})[path.name] = spec
+    for name, by_notebook in seen.items():
+        assert len(set(by_notebook.values())) == 1, f"widget {name!r} differs: {by_notebook}"
+    assert all(len(seen[n]) == 3 for n in ("store", "project"))
+    assert seen["store"]["01_define_features.py"][0] == "./seeknal_store"
+    assert set(seen["users"]) == {"01_define_features.py", "02_training_set.py"}   # a count in both
+    assert "user_ids" in seen
+
+
+def test_default_store_on_databricks_is_a_unity_catalog_volume(monkeypatch, tmp_path):
+    """On a Databricks runtime the default store is a UC volume path, shown in the widget; a missing volume is
+    reported by name before anything is computed."""
+    monkeypatch.setenv("DATABRICKS_RUNTIME_VERSION", "15.4")
+    for path in ALL:
+        assert widgets_of(path)["store"][0] == "/Volumes/main/default/seeknal/seeknal_store"
+    with pytest.raises(FileNotFoundError, match=r"volume main\.default\.seeknal does not exist.*CREATE VOLUME"):
+        run_notebook("01_define_features.py", None)
+    monkeypatch.delenv("DATABRICKS_RUNTIME_VERSION")
+    with pytest.raises(ValueError, match="'store' widget is empty"):
+        run_notebook("02_training_set.py", None, store="  ")
+
+
+def test_default_local_store_is_seeknal_store_in_the_working_directory(spark, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    ns = run_notebook("01_define_features.py", spark, users=3, days=2, end="2024-01-02T23:59:59.999999")
+    assert ns["feature_group"].table_path == str(tmp_path / "seeknal_store" / "offline" / "notebooks" /
+                                                 "user_daily_spend")
+    assert (tmp_path / "seeknal_store" / "offline" / "notebooks" / "user_daily_spend" / "_delta_log").is_dir()
+
+
 def test_notebooks_exist():
     assert [p.name for p in ALL] == ["01_define_features.py", "02_training_set.py", "03_publish_and_serve.py"]
 
 
 @pytest.fixture(scope="module")
 def defined(spark, tmp_path_factory):
-    store = tmp_path_factory.mktemp("nb") / "offline"
+    store = tmp_path_factory.mktemp("nb") / "store"
     ns = run_notebook("01_define_features.py", spark, store=store, users=USERS, days=DAYS,
                       end="2024-04-30T23:59:59.999999", run_id="nb-1")
     from deltalake import DeltaTable
@@ -120,8 +178,7 @@ def test_training_set_is_point_in_time_correct(spark, defined):
 def test_publish_and_serve_returns_latest_values(spark, defined, tmp_path):
     _, store, stored = defined
     as_of = dt.datetime(2024, 3, 15, tzinfo=UTC)
-    ns = run_notebook("03_publish_and_serve.py", spark, store=store, online_store=tmp_path / "online",
-                      as_of=as_of.isoformat(), users="0,1,2,999")
+    ns = run_notebook("03_publish_and_serve.py", spark, store=store, as_of=as_of.isoformat(), user_ids="0,1,2,999")
     expected = []
     for user in (0, 1, 2, 999):
         seen = [(day_end, v) for (u, day_end), v in stored.items() if u == user and day_end <= as_of]

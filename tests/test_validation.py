@@ -271,6 +271,10 @@ print(json.dumps({"unchanged": DeltaTable(fg.table_path).version() == before, "f
 def test_validation_on_a_spark_connect_session(tmp_path):
     """Databricks serverless / shared clusters run Spark Connect: validate a write there (own process: a pure
     Connect client, as in production; the shared test process mixes classic and Connect sessions)."""
+    import pyspark
+
+    if int(pyspark.__version__.split(".")[0]) < 4:
+        pytest.skip(f"pyspark {pyspark.__version__} ships no Spark Connect server jar (Connect runs on the 4.x line)")
     out = subprocess.run([sys.executable, "-c", CONNECT_SCRIPT, str(tmp_path / "store")], capture_output=True,
                          text=True, cwd=REPO, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]

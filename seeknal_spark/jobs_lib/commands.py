@@ -10,6 +10,7 @@ import datetime as dt
 import logging
 import os
 import shutil
+import time
 import uuid
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence
 
@@ -100,26 +101,29 @@ def backfill(spec: GroupSpec, start: dt.datetime, end: dt.datetime, chunk: dt.ti
         return {"status": "dry-run", "chunks": len(chunks), "table": table}
     spark = None
     written = skipped = rows = 0
+    started = time.monotonic()
+
+    def progress(i: int, lo: dt.datetime, hi: dt.datetime, what: str) -> None:
+        log.info("run=%s step=chunk %d of %d [%s, %s] %s; progress %d/%d chunks, %d rows, elapsed %.1fs", run_id, i,
+                 len(chunks), _iso(lo), _iso(hi), what, i, len(chunks), rows, time.monotonic() - started)
+
     for i, (lo, hi) in enumerate(chunks, 1):
         cid = chunk_run_id(run_id, lo, hi)
         if already_committed(table, cid):
             skipped += 1
-            log.info("run=%s step=chunk %d of %d [%s, %s] already committed, skipped", run_id, i, len(chunks),
-                     _iso(lo), _iso(hi))
+            progress(i, lo, hi, "already committed, skipped")
             continue
         spark = spark or job_session()
         result = _write(spec, lo, hi, mode, cid, store, spark)
         if result.skipped:
             skipped += 1
-            log.info("run=%s step=chunk %d of %d [%s, %s] already committed, skipped", run_id, i, len(chunks),
-                     _iso(lo), _iso(hi))
+            progress(i, lo, hi, "already committed, skipped")
             continue
         written += 1
         rows += result.rows
-        log.info("run=%s step=chunk %d of %d [%s, %s] %d rows written (Delta version %s)", run_id, i, len(chunks),
-                 _iso(lo), _iso(hi), result.rows, result.version)
-    log.info("run=%s step=done backfill %s: %d chunk(s) written, %d skipped, %d rows", run_id, spec.label, written,
-             skipped, rows)
+        progress(i, lo, hi, f"{result.rows} rows written (Delta version {result.version})")
+    log.info("run=%s step=done backfill %s: %d chunk(s) written, %d skipped, %d rows in %.1fs", run_id, spec.label,
+             written, skipped, rows, time.monotonic() - started)
     return {"status": "done", "chunks": len(chunks), "written": written, "skipped": skipped, "rows": rows,
             "table": table}
 

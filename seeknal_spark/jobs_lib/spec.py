@@ -60,7 +60,7 @@ def parse_time(value: Optional[str], what: str, end_exclusive: bool = False,
     if end_exclusive:
         return parsed - _ONE_MICRO  # type: ignore[operator]
     if is_end and _DATE_ONLY.match(value.strip()):
-        return parsed + dt.timedelta(days=1) - _ONE_MICRO  # type: ignore[operator]
+        return parsed + (dt.timedelta(days=1) - _ONE_MICRO)  # type: ignore[operator]  # 9999-12-31: no overflow
     return parsed
 
 

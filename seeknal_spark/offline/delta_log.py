@@ -140,6 +140,7 @@ class CommitActions:
     days: FrozenSet[dt.date]
     app_ids: FrozenSet[str]
     metadata_changed: bool
+    label: Optional[str] = None  # the seeknal version label of the commit, if any
 
 
 def commit_files(uri: str, schema_json: str, adds: Sequence[AddAction], *, version: int,
@@ -186,6 +187,7 @@ def commit_actions(uri: str, version: int, storage_options: Optional[Dict[str, s
     days: set = set()
     app_ids: set = set()
     metadata = False
+    label = None
     for line in lines:
         if not line.strip():
             continue
@@ -199,7 +201,10 @@ def commit_actions(uri: str, version: int, storage_options: Optional[Dict[str, s
             app_ids.add(str(action["txn"].get("appId")))
         if "metaData" in action:
             metadata = True
-    return CommitActions(version, frozenset(days), frozenset(app_ids), metadata)
+        if "commitInfo" in action:
+            _, write = decode_commit_metadata(action["commitInfo"])
+            label = (write or {}).get("label")
+    return CommitActions(version, frozenset(days), frozenset(app_ids), metadata, label)
 
 
 def set_properties(uri: str, state: GroupState, storage_options: Optional[Dict[str, str]] = None) -> None:

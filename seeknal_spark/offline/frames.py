@@ -10,7 +10,8 @@ from seeknal_spark.errors import SchemaError
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import Column, DataFrame, SparkSession
 
-__all__ = ["utc_micros", "utc_date", "as_utc_timestamp", "in_range", "require_columns", "to_spark"]
+__all__ = ["utc_micros", "utc_date", "as_utc_timestamp", "in_range", "require_columns", "check_column_names",
+           "to_spark"]
 
 _MICROS_PER_DAY = 86_400_000_000
 
@@ -23,10 +24,16 @@ def utc_micros(col: "Column") -> "Column":
 
 
 def utc_date(col: "Column") -> "Column":
-    """The UTC calendar date of a timestamp column, whatever ``spark.sql.session.timeZone`` is."""
+    """The UTC calendar date of a timestamp column, whatever ``spark.sql.session.timeZone`` is.
+
+    Exact integer arithmetic: Spark's ``/`` divides in floating point, where microseconds past about 2^53 (year
+    2255) lose precision and the last microsecond of a day would land in the next day's partition. Decimal
+    division is exact here (the fraction r/86400e6 never rounds up to 1 at 18 decimals).
+    """
     from pyspark.sql import functions as F
 
-    return F.date_from_unix_date(F.floor(F.unix_micros(col) / F.lit(_MICROS_PER_DAY)).cast("int"))
+    micros = F.unix_micros(col).cast("decimal(20,0)")
+    return F.date_from_unix_date(F.floor(micros / F.lit(_MICROS_PER_DAY).cast("decimal(20,0)")).cast("int"))
 
 
 def as_utc_timestamp(df: "DataFrame", column: str) -> "Column":
@@ -67,6 +74,31 @@ def require_columns(df: "DataFrame", columns: Sequence[str], what: str, hint: st
         raise SchemaError(
             f"{what} {missing} not found in the DataFrame (columns: {df.columns}){'; ' + hint if hint else ''}"
         )
+
+
+def _safe_name(name: str) -> str:
+    return "".join("_" if ch in ".`" or ord(ch) < 32 or ord(ch) == 127 else ch for ch in name)
+
+
+def check_column_names(df: "DataFrame", used: Sequence[str]) -> None:
+    """Raise SchemaError for a column of ``used`` that is duplicated in ``df`` or whose name has a dot, a backtick
+    or a control character (Spark reads ``a.b`` as a struct field and cannot resolve duplicated names)."""
+    names = list(df.columns)
+    for name in dict.fromkeys(used):
+        count = names.count(name)
+        if count > 1:
+            raise SchemaError(
+                f"the DataFrame has {count} columns named {name!r}; column names must be unique: drop or rename "
+                f"the extra ones (e.g. after a join select right[{name!r}].alias({name + '_right'!r})). "
+                "Nothing was written.")
+        bad = [what for what, hit in (("a dot", "." in name), ("a backtick", "`" in name),
+                                      ("a control character", any(ord(c) < 32 or ord(c) == 127 for c in name)))
+               if hit]
+        if bad:
+            raise SchemaError(
+                f"column name {name!r} contains {' and '.join(bad)}, which feature groups do not allow (Spark reads "
+                f"'a.b' as field b of struct a); rename it, e.g. df.withColumnRenamed({name!r}, "
+                f"{_safe_name(name)!r}). Nothing was written.")
 
 
 def to_spark(data: object, spark: Optional["SparkSession"] = None) -> "DataFrame":

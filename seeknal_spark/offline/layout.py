@@ -1,9 +1,10 @@
 """Where things live inside the offline store, and how data files are named.
 
 A group's table is ``<store root>/<project>/<group name>``. Data files are
-``_event_date=YYYY-MM-DD/s<seq>-<spark file name>``: ``seq`` is the write sequence number of the write that
-produced the rows (Delta version of that write's commit, as planned), used to break ties between rows with the
-same keys and event time: the later write wins.
+``_event_date=YYYY-MM-DD/s<seq>-<writer id><tag>-<spark file name>``: ``seq`` is the Delta version the write
+planned to commit (tables written by this version hold one row per (keys, event time), so it only orders rows of
+older tables, where the later write wins), the writer id names the staging directory ``_staging/<writer id>/``
+of the write that produced the file (used by cleanup to tell a live writer's files from a dead one's).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Optional
 from seeknal_spark.definitions import check_name
 
 __all__ = ["PARTITION_COL", "SEQ_COL", "STAGING_DIR", "table_uri", "data_file_name", "seq_of_file_name",
+           "writer_of_file_name",
            "SEQ_FILE_PATTERN"]
 
 PARTITION_COL = "_event_date"
@@ -39,3 +41,12 @@ def seq_of_file_name(file_name: str) -> Optional[int]:
     """The write sequence number encoded in a data file's name (None for files written by other engines)."""
     match = _SEQ_RE.match(file_name.rsplit("/", 1)[-1])
     return int(match.group(1)) if match else None
+
+
+_WRITER_RE = re.compile(r"^s\d+-([0-9a-f]{32})")
+
+
+def writer_of_file_name(file_name: str) -> Optional[str]:
+    """The writer id (its ``_staging/<id>`` directory) encoded in a data file's name, or None."""
+    match = _WRITER_RE.match(file_name.rsplit("/", 1)[-1])
+    return match.group(1) if match else None

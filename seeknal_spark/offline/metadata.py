@@ -72,6 +72,10 @@ class TableMetadata(ABC):
     def check_readable(self, version: Optional[int] = None) -> None:
         """Raise UnsupportedTableError when this engine cannot read the table's data correctly."""
 
+    def row_count(self, version: Optional[int] = None) -> Optional[int]:
+        """Rows the table holds at ``version`` from the log's file statistics, or None when unknown."""
+        return None
+
     def state(self, version: Optional[int] = None) -> Optional[GroupState]:
         """The group state as of ``version`` (latest if None): the newest commit at or below it that has one."""
         for record in self.commits():

@@ -39,6 +39,13 @@ class DeltaRsMetadata(TableMetadata):
             return []
         return sorted({f.date for f in delta_log.live_files(table) if f.date is not None})
 
+    def row_count(self, version: Optional[int] = None) -> Optional[int]:
+        table = delta_log.open_table(self.uri, version, storage_options=self.storage_options)
+        if table is None:
+            return None
+        counts = [f.num_records for f in delta_log.live_files(table)]
+        return None if any(c is None for c in counts) else int(sum(counts))  # type: ignore[arg-type]
+
     def run_version(self, app_id: str) -> Optional[int]:
         return delta_log.app_version(self.uri, app_id, self.storage_options)
 

@@ -21,8 +21,13 @@ def _json_value(value: Any, upper: bool) -> Optional[Any]:
         value = value.astimezone(dt.timezone.utc)
         ms = value.replace(microsecond=(value.microsecond // 1000) * 1000)
         if upper and ms != value:  # Delta stats have millisecond precision: round the max up, never down
-            ms += dt.timedelta(milliseconds=1)
-        return ms.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms.microsecond // 1000:03d}Z"
+            try:
+                ms += dt.timedelta(milliseconds=1)
+            except OverflowError:  # past 9999-12-31T23:59:59.999: no max, so readers never skip the file
+                return None
+        # Not strftime: its %Y does not pad years before 1000 ("999-..."), which is no valid Delta timestamp.
+        return (f"{ms.year:04d}-{ms.month:02d}-{ms.day:02d}T{ms.hour:02d}:{ms.minute:02d}:{ms.second:02d}."
+                f"{ms.microsecond // 1000:03d}Z")
     if isinstance(value, dt.date):
         return value.isoformat()
     if isinstance(value, bool) or isinstance(value, int):

@@ -151,11 +151,14 @@ class WriteInfo:
     partitions_written: Tuple[str, ...] = ()
     run_id: Optional[str] = None
     extra: Dict[str, Any] = field(default_factory=dict)
+    label: Optional[str] = None  # the version label given to write(version=...), unique per group
 
     def to_json(self) -> str:
         data = {"mode": self.mode, "start": self.start, "end": self.end, "rows": self.rows,
                 "schema_version": self.schema_version, "seq": self.seq,
                 "partitions_written": list(self.partitions_written), "run_id": self.run_id, **self.extra}
+        if self.label is not None:
+            data["label"] = self.label
         return json.dumps(data, separators=(",", ":"), sort_keys=True, default=str)
 
 

@@ -127,7 +127,7 @@ def _plan_and_commit(req: WriteRequest, meta: SparkDeltaMetadata, version: Optio
     info = WriteInfo(mode=req.mode, start=iso(req.start), end=iso(req.end), rows=rows,
                      schema_version=after.schema_version, seq=seq,
                      partitions_written=tuple(d.isoformat() for d in new_days), run_id=req.run_id,
-                     extra={"stats": stats, "write_id": write_id, "engine": "delta-spark",
+                     label=req.label, extra={"stats": stats, "write_id": write_id, "engine": "delta-spark",
                             **({"checks": check_results} if check_results else {})})
     writer = (out.write.format("delta").partitionBy(PARTITION_COL)
               .option("userMetadata", encode_commit_metadata(after, info)).option("mergeSchema", "true"))

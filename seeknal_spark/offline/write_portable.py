@@ -25,8 +25,9 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 from deltalake.transaction import AddAction
 
-from seeknal_spark.errors import ConcurrentWriteError
+from seeknal_spark.errors import ConcurrentWriteError, LabelExistsError
 from seeknal_spark.offline import delta_log
+from seeknal_spark.offline.cleanup import WriterHeartbeat
 from seeknal_spark.offline.frames import utc_date
 from seeknal_spark.offline.layout import PARTITION_COL, SEQ_COL, STAGING_DIR, data_file_name
 from seeknal_spark.offline.parquet_stats import file_stats_json
@@ -73,16 +74,18 @@ def write_portable(req: WriteRequest) -> WriteResult:
     staging = f"{root}/{STAGING_DIR}/{writer_id}"
     created: List[str] = []
     committed = False
+    heartbeat = WriterHeartbeat(staging, filesystem=fs).start()  # tells cleanup this writer is alive
     try:
         new, stats, check_results = _stage_new_rows(req, after, fs, root, writer_id,
                                                      table.version() + 1 if table is not None else 0)
         created += new.paths
         kept: Optional[_Staged] = None
         kept_plan: Optional[DayPlan] = None
+        clash: List[dt.date] = []
         for attempt in range(MAX_ATTEMPTS):
             version = table.version() if table is not None else -1
             plan = plan_days(req.mode, req.start, req.end, new.days, _dates(table))
-            if kept is None or kept_plan != plan:
+            if kept is None or kept_plan != plan or clash:  # the days it rewrites changed: plan them again
                 _discard(fs, kept)
                 kept = _stage_kept_rows(req, after, table, plan, new, fs, root, writer_id, attempt, version + 1)
                 created += kept.paths
@@ -93,7 +96,8 @@ def write_portable(req: WriteRequest) -> WriteResult:
             info = WriteInfo(mode=req.mode, start=iso(req.start), end=iso(req.end), rows=sum(new.rows.values()),
                              schema_version=after.schema_version, seq=version + 1,
                              partitions_written=tuple(d.isoformat() for d in sorted(new.days)), run_id=req.run_id,
-                             extra={"stats": stats, "retries": attempt, **({"label": req.label} if req.label else {}),
+                             label=req.label,
+                             extra={"stats": stats, "retries": attempt,
                                     **({"checks": check_results} if check_results else {})})
             try:
                 delta_log.commit_files(
@@ -110,6 +114,12 @@ def write_portable(req: WriteRequest) -> WriteResult:
             if req.run_id and any(run_app_id(req.run_id) in c.app_ids for c in others):
                 log.info("run %s was committed to %s by another writer: skipping", req.run_id, req.uri)
                 return _skipped(req, table)
+            if req.label and any(c.label == req.label for c in others):
+                taken = next(c.version for c in others if c.label == req.label)
+                raise LabelExistsError(
+                    f"version label {req.label!r} of {req.uri} was just taken by Delta version {taken} (a concurrent "
+                    "write); labels are unique per group: pick a new label. Nothing was written.",
+                    label=req.label, delta_version=taken)
             clash = sorted(set(plan.touched) & set().union(*[c.days for c in others]))
             log.info("write to %s lost version %d to another writer%s; retrying on version %d", req.uri,
                      version + 1, f" (days {[d.isoformat() for d in clash]} changed: re-planning)" if clash else "",
@@ -120,6 +130,7 @@ def write_portable(req: WriteRequest) -> WriteResult:
                 f"gave up writing {req.uri} after {MAX_ATTEMPTS} attempts: other writers kept committing first "
                 f"(latest version {table.version() if table is not None else None}); re-run the write")
     finally:
+        heartbeat.stop()
         if not committed:
             for path in created:
                 _quiet(fs.delete_file, path)
@@ -228,7 +239,7 @@ def _move(fs: pafs.FileSystem, root: str, staging: str, writer_id: str, tag: str
             continue
         parts = dict(p.split("=", 1) for p in info.path[len(staging) + 1:].split("/")[:-1])
         day = parts[PARTITION_COL]
-        rel = f"{PARTITION_COL}={day}/{data_file_name(seq, f'{writer_id[:12]}{tag}-{info.base_name}')}"
+        rel = f"{PARTITION_COL}={day}/{data_file_name(seq, f'{writer_id}{tag}-{info.base_name}')}"
         target = f"{root}/{rel}"
         fs.create_dir(f"{root}/{PARTITION_COL}={day}", recursive=True)
         fs.move(info.path, target)

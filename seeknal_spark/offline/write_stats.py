@@ -6,6 +6,7 @@ commit metadata (``seeknal.write`` -> ``stats``) and read back by monitoring.
 
 from __future__ import annotations
 
+import json
 import math
 from typing import TYPE_CHECKING, Any, Dict, List, Sequence
 
@@ -36,8 +37,18 @@ def stat_columns(df: "DataFrame", features: Sequence[str]) -> List["Column"]:
             x = c.cast("double")
             cols += [F.min(x).alias(f"{i}__min"), F.max(x).alias(f"{i}__max"), F.avg(x).alias(f"{i}__mean"),
                      F.stddev(x).alias(f"{i}__stddev"),
-                     F.percentile_approx(x, list(QUANTILES), 1000).alias(f"{i}__quantiles")]
+                     # As a JSON string: Spark 3.5's Observation.get returns arrays as py4j objects, not lists.
+                     F.to_json(F.percentile_approx(x, list(QUANTILES), 1000)).alias(f"{i}__quantiles")]
     return cols
+
+
+def _quantile_list(value: Any) -> Any:
+    """The observed quantiles (a JSON array string, see ``stat_columns``) as a list; None when absent."""
+    if isinstance(value, str):
+        return json.loads(value)  # Spark writes NaN/Infinity as bare tokens, which json accepts
+    if value is None or isinstance(value, (list, tuple)):
+        return list(value) if value is not None else None
+    raise TypeError(f"observed quantiles of type {type(value).__name__} (expected a JSON array string)")
 
 
 def _clean(value: Any) -> Any:
@@ -57,7 +68,7 @@ def stats_from_metrics(metrics: Dict[str, Any], features: Sequence[str]) -> Dict
         entry: Dict[str, Any] = {"count": rows - nulls, "null_count": nulls}
         if f"{i}__min" in metrics:
             entry.update({k: _clean(metrics.get(f"{i}__{k}")) for k in ("min", "max", "mean", "stddev")})
-            quantiles = _clean(metrics.get(f"{i}__quantiles"))
+            quantiles = _clean(_quantile_list(metrics.get(f"{i}__quantiles")))
             entry["quantiles"] = dict(zip([str(q) for q in QUANTILES], quantiles)) if quantiles else None
         out[name] = entry
     return out

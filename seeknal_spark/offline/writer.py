@@ -74,10 +74,13 @@ def check_keys(staged: "DataFrame", keys: Sequence[str], ts: str) -> None:
     """Refuse null join keys / event times and duplicate (keys, event time) rows, showing one example."""
     from pyspark.sql import functions as F
 
+    from pyspark.sql.types import DoubleType, FloatType
+
     cols = list(keys) + [ts]
     any_null = F.lit(False)
+    floats = {f.name for f in staged.schema.fields if isinstance(f.dataType, (FloatType, DoubleType))}
     for c in cols:
-        any_null = any_null | F.col(c).isNull()
+        any_null = any_null | F.col(c).isNull() | (F.isnan(F.col(c)) if c in floats else F.lit(False))
     bad = (staged.groupBy(*cols).agg(F.count(F.lit(1)).alias("_n"))
            .where(any_null | (F.col("_n") > 1)).limit(1).collect())
     if not bad:
@@ -88,6 +91,10 @@ def check_keys(staged: "DataFrame", keys: Sequence[str], ts: str) -> None:
             what = "event-time column" if c == ts else "join key"
             raise DataError(f"{what} {c!r} is null in at least one row (e.g. {row_key(row, cols)}); "
                             "drop or fill those rows before writing. Nothing was written.")
+        if c in floats and row[c] != row[c]:  # NaN: training sets would join it, online lookups never find it
+            raise DataError(f"join key {c!r} is NaN in at least one row (e.g. {row_key(row, cols)}); NaN never "
+                            "equals itself, so no lookup could find it: drop or fix those rows before writing. "
+                            "Nothing was written.")
     raise DataError(f"duplicate rows for keys and event time {row_key(row, cols)} ({row['_n']} rows) in this write; "
                     "a feature group holds one row per (join keys, event time): aggregate or deduplicate first. "
                     "Nothing was written.")

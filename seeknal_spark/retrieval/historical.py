@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, 
 from seeknal_spark.errors import DataError, DefinitionError, SchemaError
 from seeknal_spark.retrieval.asof import FeatureSide, asof_pass, qcol
 from seeknal_spark.retrieval.lookup import FeatureLookup, FillNull, ResolvedLookup, apply_fill_nulls
+from seeknal_spark.retrieval.spine import key_type, require_spine_columns
 from seeknal_spark.timeutil import TimeLike, from_micros, time_range
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -41,23 +42,13 @@ def spine_micros(df: "DataFrame", date_col: str) -> "Column":
     if isinstance(data_type, DateType):
         return F.unix_date(col).cast("long") * F.lit(_MICROS_PER_DAY)
     if isinstance(data_type, TimestampNTZType):
-        epoch = F.lit("1970-01-01 00:00:00").cast("timestamp_ntz")
-        return F.timestamp_diff("MICROSECOND", epoch, col)
+        # Wall-clock parts (time-zone free for TIMESTAMP_NTZ); F.timestamp_diff does not exist before Spark 4.0.
+        seconds = F.extract(F.lit("SECOND"), col) * F.lit(1_000_000)  # decimal(8,6): exact microseconds
+        return (F.unix_date(col.cast("date")).cast("long") * F.lit(_MICROS_PER_DAY)
+                + F.hour(col).cast("long") * F.lit(3_600_000_000) + F.minute(col).cast("long") * F.lit(60_000_000)
+                + seconds.cast("long"))
     raise SchemaError(f"spine column {date_col!r} has type {data_type.simpleString()}; date_col must be a "
                       f"timestamp or a date (cast it, e.g. F.to_timestamp(F.col({date_col!r})))")
-
-
-def _key_type(spine_type: "DataType", stored: Sequence[Tuple[str, "DataType"]], key: str) -> "DataType":
-    """The type keys are compared in: the stored type; numeric spine keys are cast to it, others must match."""
-    from pyspark.sql.types import NumericType
-
-    target = stored[0][1]
-    for name, data_type in list(stored) + [("the spine", spine_type)]:
-        same = data_type.simpleString() == target.simpleString()
-        if not same and not (isinstance(data_type, NumericType) and isinstance(target, NumericType)):
-            raise SchemaError(f"join key {key!r} is {data_type.simpleString()} in {name} but "
-                              f"{target.simpleString()} in {stored[0][0]}; cast it to {target.simpleString()}")
-    return target
 
 
 class HistoricalFeatures:
@@ -66,6 +57,8 @@ class HistoricalFeatures:
     Args:
         lookups: the FeatureLookups to fetch (groups may have different entities).
         fill_nulls: FillNull rules applied, in order, to feature columns that end up null.
+        feature_start_time, feature_end_time: default time range of :meth:`to_dataframe` and :meth:`serve`
+            (an argument given to the call wins).
 
     Example:
         >>> hist = HistoricalFeatures(lookups=[FeatureLookup(source=user_spend, ttl=dt.timedelta(days=30))],
@@ -79,7 +72,9 @@ class HistoricalFeatures:
     the same rows from the recorded Delta versions, whatever was written since.
     """
 
-    def __init__(self, lookups: Sequence[FeatureLookup], fill_nulls: Optional[Sequence[FillNull]] = None) -> None:
+    def __init__(self, lookups: Sequence[FeatureLookup], fill_nulls: Optional[Sequence[FillNull]] = None,
+                 feature_start_time: Optional[TimeLike] = None,
+                 feature_end_time: Optional[TimeLike] = None) -> None:
         lookups = [lookups] if isinstance(lookups, FeatureLookup) else list(lookups)
         if not lookups:
             raise DefinitionError("HistoricalFeatures needs at least one FeatureLookup")
@@ -95,6 +90,14 @@ class HistoricalFeatures:
         self.lookups: List[FeatureLookup] = lookups
         self.fill_nulls: List[FillNull] = fills
         self.source_manifest: Optional[Dict[str, Any]] = None  # set by from_manifest()
+        # defaults of to_dataframe()/serve(); an explicit argument wins
+        self.feature_start_time, self.feature_end_time = time_range(feature_start_time, feature_end_time)
+
+    def _range(self, start: Optional[TimeLike], end: Optional[TimeLike]
+               ) -> Tuple[Optional[dt.datetime], Optional[dt.datetime]]:
+        """The [start, end] a call uses: its own bounds, else the defaults given to the constructor."""
+        return time_range(self.feature_start_time if start is None else start,
+                          self.feature_end_time if end is None else end)
 
     @classmethod
     def from_manifest(cls, manifest: Union[Mapping[str, Any], str, "os.PathLike[str]"]) -> "HistoricalFeatures":
@@ -155,15 +158,29 @@ class HistoricalFeatures:
 
     def to_dataframe(self, feature_start_time: Optional[TimeLike] = None,
                      feature_end_time: Optional[TimeLike] = None,
-                     spark: Optional["SparkSession"] = None) -> "DataFrame":
+                     spark: Optional["SparkSession"] = None, *, spine_df: Any = None,
+                     date_col: Optional[str] = None,
+                     keep_cols: Optional[Union[str, Sequence[str]]] = None) -> Any:
         """Stored rows in [start, end] of every lookup's group, each carrying every lookup's features as of its
         event time. All lookups must share the same join keys; the time column is named after the first
-        lookup's event-time column."""
+        lookup's event-time column. Bounds default to the constructor's ``feature_start_time``/``_end_time``.
+
+        With ``spine_df`` (Spark or pandas): the point-in-time join of ``using_spine(spine_df, date_col,
+        keep_cols).to_dataframe_with_spine()``, using only feature rows with event time in [start, end]; see
+        :func:`seeknal_spark.retrieval.spine.spine_to_dataframe` (``date_col`` may be inferred; a pandas spine
+        gives a pandas result aligned with it, ready for ``spine_df.merge(result, on=[keys..., date_col])``).
+        """
         from seeknal_spark.offline.reader import read_table
         from seeknal_spark.session import get_spark
 
+        start, end = self._range(feature_start_time, feature_end_time)
+        if spine_df is not None:
+            from seeknal_spark.retrieval.spine import spine_to_dataframe
+
+            return spine_to_dataframe(self, spine_df, date_col, keep_cols, (start, end), spark)
+        if date_col is not None or keep_cols is not None:
+            raise DefinitionError("to_dataframe(date_col=..., keep_cols=...) needs spine_df=, the spine they name")
         session = get_spark(spark)
-        start, end = time_range(feature_start_time, feature_end_time)
         resolved = self.resolve()
         keys = list(resolved[0].join_keys)
         for r in resolved[1:]:
@@ -185,15 +202,20 @@ class HistoricalFeatures:
               storage_options: Optional[Dict[str, str]] = None, index: str = "memory") -> "OnlineFeatures":
         """Publish the latest row per key within [start, end] (as of end; now when no end) as online table ``name``.
 
-        The export runs in DuckDB over the groups' current Delta snapshots (no Spark). ``target="s3://..."``
-        uploads the published file with boto3.
+        The export runs in DuckDB over the groups' current Delta snapshots, or the versions lookups pin (e.g.
+        ``FeatureLookup(version="v1")``), without Spark. Bounds default to the constructor's.
+        ``target="s3://..."`` uploads the published file with boto3.
         """
+        start, end = self._range(feature_start_time, feature_end_time)
+        return self._publish(name, start, end, target=target, store_root=store_root, keep=keep,
+                             storage_options=storage_options, index=index)
+
+    def _publish(self, name: str, start: Optional[dt.datetime], end: Optional[dt.datetime],
+                 **options: Any) -> "OnlineFeatures":
         from seeknal_spark.serving import publish_online_table
         from seeknal_spark.serving.lookups import sources_from_resolved
 
-        return publish_online_table(sources_from_resolved(self.resolve()), name, start=feature_start_time,
-                                    end=feature_end_time, target=target, store_root=store_root, keep=keep,
-                                    storage_options=storage_options, index=index)
+        return publish_online_table(sources_from_resolved(self.resolve()), name, start=start, end=end, **options)
 
     def using_latest(self) -> "LatestFeatures":
         """The latest row per key of each lookup (TTL applied), to publish with ``.serve(name=...)``."""
@@ -208,9 +230,10 @@ class LatestFeatures:
 
     def serve(self, name: str, *, target: Optional[str] = None, store_root: Optional[str] = None, keep: int = 3,
               storage_options: Optional[Dict[str, str]] = None, index: str = "memory") -> "OnlineFeatures":
-        """Publish online table ``name`` holding each key's latest features as of now."""
-        return self.hist.serve(name, target=target, store_root=store_root, keep=keep,
-                               storage_options=storage_options, index=index)
+        """Publish online table ``name`` holding each key's latest features as of now (the HistoricalFeatures'
+        default time range does not apply)."""
+        return self.hist._publish(name, None, None, target=target, store_root=store_root, keep=keep,
+                                  storage_options=storage_options, index=index)
 
 
 class HistoricalFeaturesWithSpine:
@@ -288,9 +311,12 @@ def _type_string(type_json: Any) -> str:
 
 
 def _retrieve(hist: HistoricalFeatures, spine: "DataFrame", date_col: str, keep_cols: Sequence[str],
-              resolved: List[ResolvedLookup]
+              resolved: List[ResolvedLookup],
+              bounds: Tuple[Optional[dt.datetime], Optional[dt.datetime]] = (None, None)
               ) -> Tuple["DataFrame", Dict[str, Any], List[Tuple[str, str]]]:
-    """The training set, the spine's fingerprint (rows + sha256) and the spine columns used with their types."""
+    """The training set, the spine's fingerprint (rows + sha256) and the spine columns used with their types.
+
+    ``bounds``: only feature rows with event time in [start, end] are used (both optional)."""
     from pyspark.sql import functions as F
 
     from seeknal_spark.retrieval.manifest import fingerprint_aggregates, spine_fingerprint
@@ -298,10 +324,10 @@ def _retrieve(hist: HistoricalFeatures, spine: "DataFrame", date_col: str, keep_
     from seeknal_spark.offline.layout import SEQ_COL
     from seeknal_spark.offline.reader import read_table
 
-    _require(spine, [date_col], "date_col", "pass date_col= the name of the spine's time column")
-    _require(spine, list(keep_cols), "keep_cols", "keep_cols must name columns of the spine")
+    require_spine_columns(spine, [date_col], "date_col", "pass date_col= the name of the spine's time column")
+    require_spine_columns(spine, list(keep_cols), "keep_cols", "keep_cols must name columns of the spine")
     for r in resolved:
-        _require(spine, list(r.join_keys), f"join key(s) of feature group {r.name!r}",
+        require_spine_columns(spine, list(r.join_keys), f"join key(s) of feature group {r.name!r}",
                  "the spine must hold the join keys of every lookup's entity")
     key_order: List[str] = []
     for r in resolved:
@@ -336,23 +362,20 @@ def _retrieve(hist: HistoricalFeatures, spine: "DataFrame", date_col: str, keep_
         for r in group:
             # Rows older than (earliest spine time - TTL) can never be within TTL of any spine row; without a
             # TTL the as-of row may be arbitrarily old, so there is no lower bound.
+            low, high = _lower_bound(lo, r.ttl), hi
+            low = bounds[0] if low is None or (bounds[0] is not None and bounds[0] > low) else low
+            high = bounds[1] if bounds[1] is not None and bounds[1] < high else high
             rows = read_table(session, r.table_path, r.event_time_col, version=r.delta_version,
-                              start=_lower_bound(lo, r.ttl), end=hi, with_seq=True)
+                              start=low, end=high, with_seq=True)
             for k in key_set:
                 stored_types[k].append((f"feature group {r.name!r}", rows.schema[k].dataType))
             sides.append(FeatureSide(df=rows, keys=list(key_set), event_time_col=r.event_time_col,
                                      seq_col=SEQ_COL, features=list(r.features), outputs=list(r.output_names),
                                      ttl_micros=_micros(r.ttl)))
-        types = [_key_type(frame_types[k], stored_types[k], k) for k in key_set]
+        types = [key_type(frame_types[k], stored_types[k], k) for k in key_set]
         frame = asof_pass(frame, list(key_set), _SPINE_T, types, sides)
     result = frame.select(*[qcol(c) for c in base_cols], *[qcol(o) for o in outputs])
     return apply_fill_nulls(result, hist.fill_nulls, outputs), fingerprint, spine_types
-
-
-def _require(spine: "DataFrame", columns: Sequence[str], what: str, hint: str) -> None:
-    missing = [c for c in columns if c not in spine.columns]
-    if missing:
-        raise SchemaError(f"the spine has no column(s) {missing} ({what}); spine columns: {spine.columns}; {hint}")
 
 
 def _lower_bound(lo: Optional[dt.datetime], ttl: Optional[dt.timedelta]) -> Optional[dt.datetime]:

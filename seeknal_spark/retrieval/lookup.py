@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
-from seeknal_spark.errors import DefinitionError, SchemaError, StoreError
+from seeknal_spark.errors import DefinitionError, SchemaError, StoreError, VersionLabelError
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import DataFrame
@@ -34,6 +34,7 @@ class ResolvedLookup:
     ttl: Optional[dt.timedelta]
     delta_version: Optional[int] = None  # the Delta version resolved against; retrieval reads exactly this one
     schema_version: Optional[int] = None  # the schema version the features come from
+    label: Optional[str] = None  # the version label the lookup was pinned to (``FeatureLookup(version=...)``)
 
     @property
     def name(self) -> str:
@@ -53,6 +54,8 @@ class FeatureLookup:
             features (with their types); None means the latest version. ``features=`` may narrow it further.
         delta_version: read the group's Delta table as of this version (time travel) instead of its current
             version; training-set manifests use it to rebuild a dataset exactly.
+        version: a version label given to ``write(..., version="v1")``: read the group exactly as it was at that
+            labelled commit (with ``delta_version`` too, both must name the same commit).
 
     Example:
         >>> lookup = FeatureLookup(source=user_spend, features=["amount_7d"],      # doctest: +SKIP
@@ -64,7 +67,7 @@ class FeatureLookup:
     def __init__(self, source: "FeatureGroup", features: Optional[Union[str, Sequence[str]]] = None,
                  ttl: Optional[dt.timedelta] = None, prefix: Optional[str] = None,
                  rename: Optional[Mapping[str, str]] = None, schema_version: Optional[int] = None,
-                 delta_version: Optional[int] = None) -> None:
+                 delta_version: Optional[int] = None, version: Optional[str] = None) -> None:
         from seeknal_spark.feature_group import FeatureGroup
 
         if not isinstance(source, FeatureGroup):
@@ -89,7 +92,12 @@ class FeatureLookup:
             if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < low):
                 raise DefinitionError(f"FeatureLookup on {source.name!r}: {label} must be an integer >= {low}, "
                                       f"got {value!r}")
+        if version is not None:
+            from seeknal_spark.offline.labels import check_label
+
+            check_label(version)
         self.source = source
+        self.version = version
         self.schema_version = schema_version
         self.delta_version = delta_version
         self.requested_features: Optional[List[str]] = features  # type: ignore[assignment]
@@ -100,12 +108,20 @@ class FeatureLookup:
     # -- resolution against the stored definition ----------------------------------------------------------
     def _state(self) -> Tuple["GroupState", int]:
         """The group's state and the Delta version it was read at (``delta_version`` when pinned)."""
+        from seeknal_spark.offline import labels
         from seeknal_spark.offline.metadata import table_metadata
         from seeknal_spark.offline.metadata_spark import session_or_none
 
         meta = table_metadata(self.source.table_path, session_or_none())
         latest = meta.latest_version()
-        read_at = self.delta_version if self.delta_version is not None else latest
+        pinned = self.delta_version
+        if self.version is not None and latest is not None:
+            group = f"{self.source.project}/{self.source.name}"
+            pinned = labels.resolve_label(meta, self.version, group)
+            if self.delta_version is not None and self.delta_version != pinned:
+                raise VersionLabelError(f"FeatureLookup on {self.source.name!r}: version={self.version!r} names Delta "
+                                        f"version {pinned}, not delta_version={self.delta_version}; pass one of them")
+        read_at = pinned if pinned is not None else latest
         state = meta.state(read_at) if latest is not None else None
         if state is None or not state.schemas:
             raise StoreError(f"feature group {self.source.project}/{self.source.name} has never been written "
@@ -150,7 +166,7 @@ class FeatureLookup:
                               key_types=tuple(state.key_types), event_time_col=state.event_time_col,
                               features=tuple(wanted), output_names=tuple(outputs),
                               feature_types=tuple((f, types[f]) for f in wanted), ttl=self.ttl,
-                              delta_version=delta_version, schema_version=schema.version)
+                              delta_version=delta_version, schema_version=schema.version, label=self.version)
 
     @property
     def features(self) -> List[str]:
@@ -171,7 +187,8 @@ class FeatureLookup:
         return (f"FeatureLookup(source={self.source.name!r}, features={self.requested_features!r}, "
                 f"ttl={self.ttl!r}, prefix={self.prefix!r}, rename={self.rename!r}"
                 + (f", schema_version={self.schema_version!r}" if self.schema_version is not None else "")
-                + (f", delta_version={self.delta_version!r}" if self.delta_version is not None else "") + ")")
+                + (f", delta_version={self.delta_version!r}" if self.delta_version is not None else "")
+                + (f", version={self.version!r}" if self.version is not None else "") + ")")
 
 
 # -- FillNull ------------------------------------------------------------------------------------------------

@@ -4,7 +4,8 @@ A manifest is a JSON-ready dict written by ``HistoricalFeaturesWithSpine.to_data
 (or returned by ``.manifest()``). It records:
 
 * every lookup: the feature group (project, name, table path, entity, join keys and their types, event-time
-  column), the **Delta version** that was read and the **schema version** the features come from, the features
+  column), the **Delta version** that was read (and its version **label** when the lookup named one), the
+  **schema version** the features come from, the features
   (stored name, output name, type), the TTL, prefix and renames;
 * the fill rules (``FillNull``);
 * the spine: ``date_col``, ``keep_cols``, the columns the result takes from it (with types), its row count and a
@@ -122,6 +123,7 @@ def _lookup_json(r: ResolvedLookup) -> Dict[str, Any]:
                   "entity": entity.name if entity is not None else None, "join_keys": list(r.join_keys),
                   "key_types": [list(kt) for kt in r.key_types], "event_time_col": r.event_time_col},
         "delta_version": r.delta_version,
+        "label": r.label,
         "schema_version": r.schema_version,
         "schema_version_pinned": lookup.schema_version is not None,
         "requested_features": lookup.requested_features,
@@ -239,7 +241,7 @@ def lookups_from_manifest(manifest: Mapping[str, Any]) -> Tuple[List[FeatureLook
             ttl=dt.timedelta(microseconds=int(ttl)) if ttl is not None else None,
             rename={f["name"]: f["output"] for f in entry["features"]},
             schema_version=int(entry["schema_version"]) if entry.get("schema_version_pinned") else None,
-            delta_version=int(entry["delta_version"])))
+            delta_version=int(entry["delta_version"]), version=entry.get("label")))
     fills = [FillNull(f["value"], f["type"], columns=f.get("columns")) for f in manifest["fill_nulls"]]
     return lookups, fills
 

@@ -1,9 +1,10 @@
 """Export the latest row per key of Delta snapshots into a DuckDB lookup file (no Spark, no pandas).
 
-For each source, DuckDB reads the live Parquet files of the table's current Delta version and keeps, per key,
-the row with the largest event time in ``[lower, as_of]``; ties on (keys, event time) go to the later write (the
-larger ``seq`` in the data file name). Sources with the same join keys share one table (full outer join on the
-keys); each distinct key set gets its own table. Every column gets the DuckDB type of its offline Delta type.
+For each source, DuckDB reads the live Parquet files of the table's current Delta version (or of the version the
+source pins, e.g. a labelled one) and keeps, per key, the row with the largest event time in ``[lower, as_of]``;
+ties on (keys, event time) go to the later write (the larger ``seq`` in the data file name). Sources with the same
+join keys share one table (full outer join on the keys); each distinct key set gets its own table. Every column gets
+the DuckDB type of its offline Delta type.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ def local_path(uri: str) -> str:
 
 
 def _resolve(source: ServingSource, lower: Optional[dt.datetime], upper: dt.datetime) -> _Resolved:
-    table = delta_log.open_table(source.table_uri)
+    table = delta_log.open_table(source.table_uri, source.delta_version)
     label = f"{source.project}/{source.name}"
     if table is None:
         raise StoreError(f"feature group {label} has no Delta table at {source.table_uri}: write it before "

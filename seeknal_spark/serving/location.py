@@ -154,7 +154,11 @@ class S3Dir(Location):
         raise StoreError(f"version {version} of online table {self.describe()} is not kept; versions: {kept}")
 
     def cached_path(self, manifest: Dict[str, Any]) -> str:
-        return os.path.join(self.cache_dir, f"{manifest['sha256']}.duckdb")
+        """The cache file of a manifest, named by its sha256 (validated again: it must not leave the cache)."""
+        sha = manifest.get("sha256")
+        if not isinstance(sha, str) or len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha):
+            raise StoreError(f"online table {self.describe()} names an invalid sha256 {sha!r}; republish the table")
+        return os.path.join(self.cache_dir, f"{sha}.duckdb")
 
     def fetch(self, version: Optional[int], verify: bool,
               manifest: Optional[Dict[str, Any]] = None) -> Tuple[Dict[str, Any], str]:

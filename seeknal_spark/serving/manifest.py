@@ -19,7 +19,8 @@ __all__ = ["POINTER", "ChecksumError", "sha256_file", "verify_file", "version_fi
            "write_json_atomic", "fsync_dir", "load_manifest"]
 
 POINTER = "CURRENT.json"
-_VERSION_FILE = re.compile(r"^v(\d{6,})-([0-9a-f]+)\.(duckdb|json)$")
+_VERSION_FILE = re.compile(r"v(\d{6,})-([0-9a-f]+)\.(duckdb|json)")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 class ChecksumError(StoreError):
@@ -55,7 +56,7 @@ def version_file_name(version: int, ident: str, ext: str) -> str:
 
 def parse_version(file_name: str) -> Optional[int]:
     """The version number of a published file name, or None for other files."""
-    match = _VERSION_FILE.match(file_name.rsplit("/", 1)[-1])
+    match = _VERSION_FILE.fullmatch(file_name.rsplit("/", 1)[-1])
     return int(match.group(1)) if match else None
 
 
@@ -97,13 +98,30 @@ def write_json_atomic(path: str, data: Dict[str, Any]) -> None:
 
 
 def load_manifest(text: str, where: str) -> Dict[str, Any]:
+    """Parse a pointer or manifest and validate every field that later becomes part of a path.
+
+    Anyone able to write the pointer (e.g. an S3 prefix) must not be able to make a reader open or delete a file
+    outside the table: ``sha256`` must be 64 lowercase hex characters (it names the cache file), ``version`` a
+    non-negative integer and ``file`` a plain ``v<version>-<id>.duckdb`` name of that same version.
+    """
     try:
         data = json.loads(text)
     except ValueError as exc:
         raise StoreError(f"online table pointer {where} is not valid JSON ({exc}); republish the table") from exc
+    if not isinstance(data, dict):
+        raise StoreError(f"online table pointer {where} is not a JSON object; republish the table")
     for key in ("file", "sha256", "version"):
         if key not in data:
             raise StoreError(f"online table pointer {where} lacks {key!r}; republish the table")
-    if parse_version(str(data["file"])) is None or "/" in str(data["file"]):
-        raise StoreError(f"online table pointer {where} names an unexpected file {data['file']!r}")
+    version, sha, file_name = data["version"], data["sha256"], data["file"]
+    if not isinstance(version, int) or isinstance(version, bool) or version < 0:
+        raise StoreError(f"online table pointer {where} has an invalid version {version!r} (expected a "
+                         "non-negative integer); the pointer was tampered with or corrupted: republish the table")
+    if not isinstance(sha, str) or not _SHA256.fullmatch(sha):
+        raise StoreError(f"online table pointer {where} has an invalid sha256 {sha!r} (expected 64 lowercase hex "
+                         "characters); the pointer was tampered with or corrupted: republish the table")
+    if (not isinstance(file_name, str) or not file_name.endswith(".duckdb")
+            or parse_version(file_name) != version or "/" in file_name or "\\" in file_name):
+        raise StoreError(f"online table pointer {where} names an unexpected file {file_name!r} (expected "
+                         f"v{version:06d}-<id>.duckdb); republish the table")
     return data

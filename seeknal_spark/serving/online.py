@@ -14,9 +14,10 @@ import threading
 from operator import itemgetter
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
-from seeknal_spark.errors import DefinitionError
+from seeknal_spark.errors import DefinitionError, StoreError
 from seeknal_spark.serving.export import read_metadata
-from seeknal_spark.serving.location import Location, resolve_location
+from seeknal_spark.serving.location import LocalFile, Location, resolve_location
+from seeknal_spark.serving.manifest import ChecksumError
 from seeknal_spark.serving.sqltypes import FLOAT_TYPES, INTEGER_TYPES, quote_ident
 
 __all__ = ["OnlineFeatures"]
@@ -96,6 +97,24 @@ def _key_type_ok(value: Any, duckdb_type: str) -> bool:
     return True
 
 
+def _exact_key_types(duckdb_type: str) -> Optional[frozenset]:
+    """Python types accepted as they are for a join key of ``duckdb_type`` (fast check; None: check each value).
+
+    Exact types, not ``isinstance``: ``True`` and ``1.0`` hash and compare equal to ``1``, so a dict lookup would
+    find user 1 for them; they are refused like the DuckDB index refuses them.
+    """
+    none = type(None)
+    if duckdb_type in INTEGER_TYPES:
+        return frozenset({int, none})
+    if duckdb_type in FLOAT_TYPES:
+        return frozenset({float, int, none})
+    if duckdb_type == "VARCHAR":
+        return frozenset({str, none})
+    if duckdb_type == "BOOLEAN":
+        return frozenset({bool, none})
+    return None
+
+
 class _Table:
     """One online table (one join-key set) of a snapshot."""
 
@@ -103,6 +122,7 @@ class _Table:
         self.name: str = meta["table"]
         self.keys: Tuple[str, ...] = tuple(meta["join_keys"])
         self.key_types: Dict[str, str] = {k["name"]: k["duckdb_type"] for k in meta["key_types"]}
+        self.exact_types = [_exact_key_types(self.key_types[k]) for k in self.keys]
         self.features: List[str] = [f["name"] for f in meta["features"]]
         self.rows: int = meta["rows"]
         self.index: Optional[Dict[Any, int]] = None  # key (tuple for composite keys) -> row number
@@ -178,6 +198,16 @@ class _Table:
                 return (f"join key {name!r} is stored as {self.key_types[name]} but the request gives "
                         f"{type(value).__name__} {value!r}; pass a value of the stored type")
         return None
+
+    def check_single(self, values: List[Any]) -> None:
+        """Raise DefinitionError for the first value of a single join key that does not have the stored type."""
+        exact = self.exact_types[0]
+        if exact is not None and exact.issuperset(map(type, values)):
+            return
+        for value in values:
+            problem = self.bad_key(value)
+            if problem:
+                raise DefinitionError(problem)
 
     def query_sql(self, positions: Tuple[int, ...]) -> str:
         sql = self._sql.get(positions)
@@ -271,6 +301,42 @@ class _Snapshot:
             self.con = None
 
 
+_OPEN_ATTEMPTS = 5
+
+
+def _open_snapshot(location: Location, version: Optional[int], verify: bool, index: str,
+                   manifest: Optional[Dict[str, Any]] = None) -> _Snapshot:
+    """Fetch and open a version; when following the current version, a file that vanished or cannot be opened
+    because a publish moved the pointer on (and pruned it, ``keep=0``) is retried with the new pointer.
+
+    Every failure is a StoreError (never a raw ``duckdb`` error); a checksum mismatch is not retried.
+    """
+    import duckdb
+
+    follow = version is None and not isinstance(location, LocalFile)
+    failure: Optional[BaseException] = None
+    for _ in range(_OPEN_ATTEMPTS):
+        if manifest is None and follow:
+            manifest = location.current_manifest()
+        try:
+            used, path = location.fetch(version, verify, manifest=manifest)
+            return _Snapshot(path, used, index)
+        except ChecksumError:
+            raise
+        except (StoreError, duckdb.Error) as exc:
+            failure = exc
+        if not follow or manifest is None:
+            break
+        fresh = location.current_manifest()
+        if (fresh["sha256"], fresh["file"]) == (manifest["sha256"], manifest["file"]):
+            break  # the pointer did not move: a real failure, not a race with a publish
+        manifest = fresh
+    if isinstance(failure, StoreError):
+        raise failure
+    raise StoreError(f"cannot open the online file of {location.describe()}: {failure}; the file is corrupted or "
+                     "unreadable: open with verify=True to check it, then republish or restore it") from failure
+
+
 def _missing_key(kd: Any, key: str, keys: Sequence[str]) -> DefinitionError:
     if not isinstance(kd, Mapping):
         return DefinitionError(f"each key must be a dict of join keys {list(keys)}, got {kd!r}")
@@ -297,8 +363,7 @@ class OnlineFeatures:
         self._verify = verify
         self._pinned = version
         self._lock = threading.Lock()
-        manifest, path = location.fetch(version, verify)
-        self._snap = _Snapshot(path, manifest, index)
+        self._snap = _open_snapshot(location, version, verify, index)
 
     @classmethod
     def open(cls, name_or_path: str, *, store_root: Optional[str] = None, index: str = "memory",
@@ -373,6 +438,11 @@ class OnlineFeatures:
         Args:
             keys: dicts holding the join keys of every table whose features are requested.
             feature_names: subset of features to return (default: all), in this order per table.
+
+        A join-key value must have the stored type (``int`` for integer keys, ``str`` for strings, ...): ``True``
+        or ``1.0`` for an integer key raise DefinitionError naming the key, the value and the stored type, with
+        either index (in Python they compare equal to ``1``, so treating them as ``1`` would serve user 1's
+        features for a malformed request).
         """
         snap = self._snap
         plan = snap.plan(feature_names)
@@ -396,12 +466,9 @@ class OnlineFeatures:
                 except (KeyError, TypeError):
                     key_values = []
                 else:
+                    table.check_single(key_values)  # also on hits: True / 1.0 would find key 1
                     for j, i in enumerate(found):
-                        if i is None:
-                            problem = table.bad_key(key_values[j])
-                            if problem:
-                                raise DefinitionError(problem)
-                        else:
+                        if i is not None:
                             hit_pos.append(j)
                             hit_idx.append(i)
             for j, kd in enumerate(keys if not key_values else ()):
@@ -410,15 +477,14 @@ class OnlineFeatures:
                 except (KeyError, TypeError):
                     raise _missing_key(kd, next((k for k in knames if not _has(kd, k)), k0),
                                        snap.join_keys) from None
+                problem = table.bad_key(key)  # before the lookup: True / 1.0 would find key 1
+                if problem:
+                    raise DefinitionError(problem)
                 try:
                     i = index.get(key)
                 except TypeError:
                     raise DefinitionError(f"key {dict(kd)!r} has an unhashable join-key value") from None
-                if i is None:
-                    problem = table.bad_key(key)
-                    if problem:
-                        raise DefinitionError(problem)
-                else:
+                if i is not None:
                     hit_pos.append(j)
                     hit_idx.append(i)
                 key_values.append(key)
@@ -472,8 +538,11 @@ class OnlineFeatures:
                 else:
                     found = cur.execute(table.batch_sql(positions), columns + [len(keys)]).fetchall()
                     results = [tuple(r[1:]) for r in found]
-            except duckdb.Error as exc:
+            except (duckdb.ConversionException, duckdb.InvalidInputException) as exc:
                 raise DefinitionError(f"lookup in online table failed for keys {knames}: {exc}") from exc
+            except duckdb.Error as exc:  # I/O errors, checksum failures of blocks: the file, not the request
+                raise StoreError(f"online file {snap.path} could not be read ({exc}); it is corrupted or "
+                                 "unreadable: open with verify=True to check it, then republish or restore it") from exc
             for row, vals in zip(rows, results):
                 row.update(zip(names, vals))
         return rows
@@ -487,8 +556,7 @@ class OnlineFeatures:
             manifest = self._location.current_manifest()
             if manifest["sha256"] == self._snap.manifest["sha256"]:
                 return False
-            manifest, path = self._location.fetch(None, self._verify, manifest=manifest)
-            old, self._snap = self._snap, _Snapshot(path, manifest, self._index)
+            old, self._snap = self._snap, _open_snapshot(self._location, None, self._verify, self._index, manifest)
             if old.con is None:
                 old.close()
             return True

@@ -14,7 +14,7 @@ import uuid
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Union
 
 from seeknal_spark.definitions import check_name
-from seeknal_spark.errors import DefinitionError
+from seeknal_spark.errors import DefinitionError, StoreError
 from seeknal_spark.serving.export import export_sources, write_metadata
 from seeknal_spark.serving.location import LocalDir, default_cache_dir
 from seeknal_spark.serving.manifest import (
@@ -137,6 +137,56 @@ def _publish_local(sources, directory: str, name: str, keep: int, as_of, start, 
         fsync_dir(directory)
 
 
+_MAX_CLAIMS = 1000
+
+
+def _claims_prefix(prefix: str, name: str) -> str:
+    """Where version claims of table ``name`` live: beside the tables (a dot cannot start a table name)."""
+    return f"{prefix}/.claims/{name}" if prefix else f".claims/{name}"
+
+
+def _claim_version(client: Any, bucket: str, claims_at: str, names: Sequence[str], claims: Sequence[str]) -> int:
+    """Reserve the next version number with a conditional create (``If-None-Match: *``) of
+    ``<prefix>/.claims/<name>/v<version>``: two publishers can never both get the same number."""
+    from seeknal_spark.serving import remote
+
+    taken = [int(c[1:]) for c in claims if c[:1] == "v" and c[1:].isdigit()]
+    version = max(list(_versions(names)) + taken + [0]) + 1
+    for _ in range(_MAX_CLAIMS):
+        try:
+            remote.create_json(client, {"version": version, "pid": os.getpid(), "claimed_at":
+                                        dt.datetime.now(dt.timezone.utc).isoformat()},
+                               bucket, f"{claims_at}/v{version:06d}")
+            return version
+        except remote.PreconditionFailed:
+            version += 1
+    raise StoreError(f"could not reserve a version in s3://{bucket}/{claims_at} after {_MAX_CLAIMS} attempts")
+
+
+def _switch_pointer(client: Any, bucket: str, base: str, manifest: Dict[str, Any]) -> bool:
+    """Point CURRENT.json at ``manifest`` unless a newer version is already current (compare-and-swap on the
+    pointer's ETag, so a slower publisher never moves the pointer back). Returns whether it switched."""
+    from seeknal_spark.serving import remote
+    from seeknal_spark.serving.manifest import load_manifest
+
+    key = f"{base}/{POINTER}"
+    for _ in range(_MAX_CLAIMS):
+        text, etag = remote.get_json_etag(client, bucket, key)
+        if text is not None and etag is not None:
+            try:
+                current = int(load_manifest(text, f"s3://{bucket}/{key}")["version"])
+            except StoreError:
+                current = -1  # a broken pointer is replaced
+            if current > manifest["version"]:
+                return False
+        try:
+            remote.replace_json(client, manifest, bucket, key, etag if text is not None else None)
+            return True
+        except remote.PreconditionFailed:
+            continue
+    raise StoreError(f"could not switch s3://{bucket}/{key}: it keeps changing")
+
+
 def _publish_s3(sources, target: str, name: str, keep: int, as_of, start, upper,
                 storage_options: Optional[Mapping[str, str]], cache_dir: Optional[str]) -> str:
     from seeknal_spark.serving import remote
@@ -144,9 +194,10 @@ def _publish_s3(sources, target: str, name: str, keep: int, as_of, start, upper,
     bucket, prefix = remote.split_s3_uri(target)
     base = f"{prefix}/{name}" if prefix else name
     client = remote.s3_client(storage_options)
-    keys = remote.list_keys(client, bucket, base + "/")
-    names = [k.rsplit("/", 1)[-1] for k in keys]
-    version = max(list(_versions(names)) + [0]) + 1
+    claims_at = _claims_prefix(prefix, name)
+    names = [k.rsplit("/", 1)[-1] for k in remote.list_keys(client, bucket, base + "/")]
+    claims = [k.rsplit("/", 1)[-1] for k in remote.list_keys(client, bucket, claims_at + "/")]
+    version = _claim_version(client, bucket, claims_at, names, claims)
     cache = os.path.abspath(cache_dir or default_cache_dir())
     os.makedirs(cache, exist_ok=True)
     meta = build_file(sources, cache, name=name, version=version, as_of=as_of, upper=upper, start=start)
@@ -156,14 +207,17 @@ def _publish_s3(sources, target: str, name: str, keep: int, as_of, start, upper,
     try:
         remote.put_file(client, meta["tmp_path"], bucket, f"{base}/{file_name}")
         remote.put_json(client, manifest, bucket, f"{base}/{version_file_name(version, ident, 'json')}")
-        remote.put_json(client, manifest, bucket, f"{base}/{POINTER}")  # the switch (atomic PUT)
+        _switch_pointer(client, bucket, base, manifest)  # the switch (conditional PUT)
         os.replace(meta["tmp_path"], os.path.join(cache, f"{manifest['sha256']}.duckdb"))
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(meta["tmp_path"])
-    stale = _to_prune(names + [file_name], version, keep)
+    names = [k.rsplit("/", 1)[-1] for k in remote.list_keys(client, bucket, base + "/")]
+    stale = _to_prune(names, version, keep)
     if stale:
-        remote.delete_keys(client, bucket, [f"{base}/{n}" for n in stale])
+        pruned = sorted({v for v in map(parse_version, stale) if v is not None})
+        remote.delete_keys(client, bucket, [f"{base}/{n}" for n in stale]
+                           + [f"{claims_at}/v{v:06d}" for v in pruned if f"v{v:06d}" in claims])
     return f"s3://{bucket}/{base}"
 
 

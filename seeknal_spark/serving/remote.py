@@ -18,7 +18,11 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 from seeknal_spark.errors import DefinitionError, StoreError
 
 __all__ = ["is_s3_uri", "split_s3_uri", "s3_client", "put_file", "put_json", "get_text", "download", "list_keys",
-           "delete_keys"]
+           "delete_keys", "create_json", "get_json_etag", "replace_json", "PreconditionFailed"]
+
+
+class PreconditionFailed(StoreError):
+    """A conditional S3 write lost: the object exists (create) or changed since it was read (replace)."""
 
 
 def is_s3_uri(value: Any) -> bool:
@@ -56,29 +60,80 @@ def s3_client(storage_options: Optional[Mapping[str, str]] = None) -> Any:
     return boto3.client("s3", **kwargs)
 
 
+def _code(exc: BaseException) -> str:
+    return str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
+
+
 def _is_missing(exc: Exception) -> bool:
-    code = str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
-    return code in ("404", "NoSuchKey", "NotFound")
+    return _code(exc) in ("404", "NoSuchKey", "NotFound")
+
+
+def _store_error(exc: Exception, bucket: str, what: str) -> StoreError:
+    """A StoreError for a failed S3 call; a missing bucket is named with what to check."""
+    if _code(exc) == "NoSuchBucket":
+        return StoreError(f"S3 bucket {bucket!r} does not exist ({what}); check the bucket name in the s3:// URI, "
+                          "the endpoint (AWS_ENDPOINT_URL) and the region/account of the credentials, or create it")
+    if isinstance(exc, StoreError):
+        return exc
+    return StoreError(f"cannot {what}: {exc}")
 
 
 def put_file(client: Any, path: str, bucket: str, key: str) -> None:
-    client.upload_file(path, bucket, key)
+    try:
+        client.upload_file(path, bucket, key)
+    except Exception as exc:
+        raise _store_error(exc, bucket, f"upload s3://{bucket}/{key}") from exc
+
+
+def _json_body(data: Mapping[str, Any]) -> bytes:
+    return json.dumps(dict(data), sort_keys=True, indent=1).encode("utf-8")
 
 
 def put_json(client: Any, data: Mapping[str, Any], bucket: str, key: str) -> None:
-    body = json.dumps(dict(data), sort_keys=True, indent=1).encode("utf-8")
-    client.put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json")
+    try:
+        client.put_object(Bucket=bucket, Key=key, Body=_json_body(data), ContentType="application/json")
+    except Exception as exc:
+        raise _store_error(exc, bucket, f"write s3://{bucket}/{key}") from exc
 
 
-def get_text(client: Any, bucket: str, key: str) -> Optional[str]:
-    """The object's text, or None when it does not exist."""
+def _conditional_put(client: Any, bucket: str, key: str, data: Mapping[str, Any], **condition: str) -> None:
+    try:
+        client.put_object(Bucket=bucket, Key=key, Body=_json_body(data), ContentType="application/json",
+                          **condition)
+    except Exception as exc:
+        if _code(exc) in ("PreconditionFailed", "412", "ConditionalRequestConflict", "409"):
+            raise PreconditionFailed(f"s3://{bucket}/{key} was written by another publisher") from exc
+        raise _store_error(exc, bucket, f"write s3://{bucket}/{key} conditionally (S3 conditional writes, "
+                                        "If-None-Match / If-Match, are required)") from exc
+
+
+def create_json(client: Any, data: Mapping[str, Any], bucket: str, key: str) -> None:
+    """Create the object only if it does not exist (``If-None-Match: *``); PreconditionFailed if it does."""
+    _conditional_put(client, bucket, key, data, IfNoneMatch="*")
+
+
+def replace_json(client: Any, data: Mapping[str, Any], bucket: str, key: str, etag: Optional[str]) -> None:
+    """Replace the object only if it still has ``etag`` (create it only if absent when ``etag`` is None)."""
+    if etag is None:
+        _conditional_put(client, bucket, key, data, IfNoneMatch="*")
+    else:
+        _conditional_put(client, bucket, key, data, IfMatch=etag)
+
+
+def get_json_etag(client: Any, bucket: str, key: str) -> Tuple[Optional[str], Optional[str]]:
+    """(text, ETag) of an object, (None, None) when it does not exist."""
     try:
         obj = client.get_object(Bucket=bucket, Key=key)
     except Exception as exc:
         if _is_missing(exc):
-            return None
-        raise StoreError(f"cannot read s3://{bucket}/{key}: {exc}") from exc
-    return obj["Body"].read().decode("utf-8")
+            return None, None
+        raise _store_error(exc, bucket, f"read s3://{bucket}/{key}") from exc
+    return obj["Body"].read().decode("utf-8"), obj.get("ETag")
+
+
+def get_text(client: Any, bucket: str, key: str) -> Optional[str]:
+    """The object's text, or None when it does not exist."""
+    return get_json_etag(client, bucket, key)[0]
 
 
 def download(client: Any, bucket: str, key: str, dest: str) -> None:
@@ -87,17 +142,23 @@ def download(client: Any, bucket: str, key: str, dest: str) -> None:
     except Exception as exc:
         if _is_missing(exc):
             raise StoreError(f"online file s3://{bucket}/{key} is missing; republish the online table") from exc
-        raise StoreError(f"cannot download s3://{bucket}/{key}: {exc}") from exc
+        raise _store_error(exc, bucket, f"download s3://{bucket}/{key}") from exc
 
 
 def list_keys(client: Any, bucket: str, prefix: str) -> List[str]:
     keys: List[str] = []
-    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-        keys.extend(obj["Key"] for obj in page.get("Contents", ()))
+    try:
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            keys.extend(obj["Key"] for obj in page.get("Contents", ()))
+    except Exception as exc:
+        raise _store_error(exc, bucket, f"list s3://{bucket}/{prefix}") from exc
     return keys
 
 
 def delete_keys(client: Any, bucket: str, keys: List[str]) -> None:
-    for start in range(0, len(keys), 1000):
-        chunk = keys[start:start + 1000]
-        client.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in chunk], "Quiet": True})
+    try:
+        for start in range(0, len(keys), 1000):
+            chunk = keys[start:start + 1000]
+            client.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in chunk], "Quiet": True})
+    except Exception as exc:
+        raise _store_error(exc, bucket, f"delete objects in s3://{bucket}") from exc

@@ -27,6 +27,8 @@ class ServingSource:
         features: ``(stored_name, output_name)`` pairs (a plain string serves a feature under its own name);
             None or empty serves every feature of the group's latest schema under its own name.
         ttl: rows older than ``as_of - ttl`` are not served (the key then returns null features); None = no limit.
+        delta_version: publish the group as of this Delta version (None: its current version).
+        label: the version label ``delta_version`` came from (recorded in the online table's metadata).
 
     Example:
         >>> src = ServingSource(table_uri="/data/offline/default/user_spend", project="default",
@@ -43,6 +45,8 @@ class ServingSource:
     event_time_col: str
     features: Optional[Sequence[FeatureSpec]] = None
     ttl: Optional[dt.timedelta] = None
+    delta_version: Optional[int] = None
+    label: Optional[str] = None
 
     def __post_init__(self) -> None:
         check_name(self.project, "project")
@@ -86,4 +90,4 @@ class ServingSource:
     def describe(self) -> dict:
         return {"project": self.project, "name": self.name, "table_uri": self.table_uri,
                 "join_keys": list(self.join_keys), "event_time_col": self.event_time_col,
-                "ttl_seconds": self.ttl.total_seconds() if self.ttl is not None else None}
+                "ttl_seconds": self.ttl.total_seconds() if self.ttl is not None else None, "label": self.label}
