@@ -96,6 +96,10 @@ def write_native(req: WriteRequest) -> WriteResult:
             version = meta.latest_version()
             if req.run_id and meta.run_version(run_app_id(req.run_id)) is not None:
                 return WriteResult(None, 0, (), after.schema_version, skipped=True, retries=attempt)
+            if req.label:  # a concurrent commit may have taken this write's version label
+                from seeknal_spark.offline.labels import ensure_label_free
+
+                ensure_label_free(meta, req.label, req.run_id)
             after = req.evolve(meta.state(version))
         result = _plan_and_commit(req, meta, version, after, staged, new, new_days, rows, stats, check_results,
                                   attempt)
