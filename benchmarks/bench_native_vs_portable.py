@@ -40,13 +40,10 @@ def main() -> None:
 
     from seeknal_spark import (Entity, FeatureGroup, FeatureStoreFileOutput, Materialization,
                                OfflineMaterialization, OfflineStore)
-    from tests.native.jars import delta_jars
+    from tests.support.jvm import delta_session_conf
 
     spark = session_mod.local_session(app_name="bench_native_vs_portable", extra={
-        "spark.jars": ",".join(delta_jars()),
-        "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
-        "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
-        "spark.driver.memory": "4g", "spark.databricks.delta.snapshotPartitions": "2"})
+        **delta_session_conf(), "spark.driver.memory": "4g", "spark.databricks.delta.snapshotPartitions": "2"})
     work = args.workdir or tempfile.mkdtemp(prefix="bench_native_")
     per_key = max(1, args.rows // args.keys)
     start = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
