@@ -31,6 +31,7 @@ def main() -> None:
     parser.add_argument("--keys", type=int, default=100_000)
     parser.add_argument("--features", type=int, default=8)
     parser.add_argument("--days", type=int, default=10)
+    parser.add_argument("--repeat", type=int, default=1, help="alternating runs per path; the last one is kept")
     parser.add_argument("--workdir", default=None)
     args = parser.parse_args()
 
@@ -39,13 +40,10 @@ def main() -> None:
 
     from seeknal_spark import (Entity, FeatureGroup, FeatureStoreFileOutput, Materialization,
                                OfflineMaterialization, OfflineStore)
-    from tests.native.jars import delta_jars
+    from tests.support.jvm import delta_session_conf
 
     spark = session_mod.local_session(app_name="bench_native_vs_portable", extra={
-        "spark.jars": ",".join(delta_jars()),
-        "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
-        "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
-        "spark.driver.memory": "4g"})
+        **delta_session_conf(), "spark.driver.memory": "4g", "spark.databricks.delta.snapshotPartitions": "2"})
     work = args.workdir or tempfile.mkdtemp(prefix="bench_native_")
     per_key = max(1, args.rows // args.keys)
     start = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
@@ -85,7 +83,7 @@ def main() -> None:
 
     try:
         results = {}
-        for path in ("portable", "native", "portable", "native"):  # twice each, alternating; keep the second
+        for path in ("portable", "native") * args.repeat:
             results[path] = run(path)
         native, n_stored = results["native"]
         portable, p_stored = results["portable"]

@@ -12,6 +12,13 @@ Same guarantees as the portable path, with Delta doing the commit:
 - ``userMetadata`` carries the same commit metadata as the portable path
   (:func:`~seeknal_spark.offline.state.encode_commit_metadata`), ``txnAppId``/``txnVersion`` make run ids
   idempotent, ``mergeSchema`` adds new features; the first write creates the table partitioned by ``_event_date``.
+
+Sessions that take this path (:func:`seeknal_spark.session.has_delta_jvm`): Databricks runtimes as they are; other
+clusters with Delta's jars (``--packages io.delta:delta-spark_2.13:<v>`` or ``--jars`` of Maven-resolved
+``delta-spark``/``delta-storage`` jars matching the Spark line) and
+``spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension``,
+``spark.sql.catalog.spark_catalog=org.apache.spark.sql.delta.catalog.DeltaCatalog``, plus the ``delta-spark``
+Python package of the same Delta line (``delta.tables``).
 """
 
 from __future__ import annotations
@@ -27,16 +34,18 @@ from seeknal_spark.offline.frames import utc_date
 from seeknal_spark.offline.layout import PARTITION_COL, SEQ_COL, SEQ_FILE_PATTERN
 from seeknal_spark.offline.metadata_spark import SparkDeltaMetadata
 from seeknal_spark.offline.plan import DayPlan, kept_rows, plan_days
-from seeknal_spark.offline.state import WriteInfo, encode_commit_metadata
+from seeknal_spark.offline.state import GroupState, WriteInfo, encode_commit_metadata
 from seeknal_spark.offline.write_stats import stat_columns, stats_from_metrics
 from seeknal_spark.offline.writer import WriteRequest, WriteResult, check_keys, iso, run_app_id
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import DataFrame
 
-__all__ = ["write_native", "replace_where"]
+__all__ = ["write_native", "replace_where", "MAX_ATTEMPTS"]
 
 log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 50  # plans outdated by other writers' commits before giving up with ConcurrentWriteError
 
 # Delta's commit-conflict exceptions (delta.exceptions), by class name and by Spark error class (Connect).
 _CONFLICTS = ("ConcurrentAppendException", "ConcurrentDeleteReadException", "ConcurrentDeleteDeleteException",
@@ -67,7 +76,7 @@ def write_native(req: WriteRequest) -> WriteResult:
     before = meta.state(version) if version is not None else None
     after = req.evolve(before)
     ts, keys = after.event_time_col, list(after.join_keys)
-    features = [f for f, _ in after.all_features()]
+    features = [f for f, _ in after.all_features() if f in req.df.columns]
 
     observation = Observation(f"seeknal_write_{uuid.uuid4().hex}")
     # Computed once; the checks, the statistics and the commit all see these very rows.
@@ -79,9 +88,33 @@ def write_native(req: WriteRequest) -> WriteResult:
     for name, check in req.checks.items():  # user checks first, so validation reports what it finds
         check_results[name] = check(staged)
     check_keys(staged, keys, ts)
-
     new = staged.withColumn(PARTITION_COL, utc_date(F.col(ts)))
     new_days = sorted(r[0] for r in new.select(PARTITION_COL).distinct().collect())
+
+    for attempt in range(MAX_ATTEMPTS):
+        if attempt:  # another writer committed since the plan was made: plan again on its snapshot
+            version = meta.latest_version()
+            if req.run_id and meta.run_version(run_app_id(req.run_id)) is not None:
+                return WriteResult(None, 0, (), after.schema_version, skipped=True, retries=attempt)
+            if req.label:  # a concurrent commit may have taken this write's version label
+                from seeknal_spark.offline.labels import ensure_label_free
+
+                ensure_label_free(meta, req.label, req.run_id)
+            after = req.evolve(meta.state(version))
+        result = _plan_and_commit(req, meta, version, after, staged, new, new_days, rows, stats, check_results,
+                                  attempt)
+        if result is not None:
+            return result
+    raise ConcurrentWriteError(f"{MAX_ATTEMPTS} other commits landed on {req.uri} while this write was planned; "
+                               "re-run the write when the table is quieter. Nothing was written.")
+
+
+def _plan_and_commit(req: WriteRequest, meta: SparkDeltaMetadata, version: Optional[int], after: GroupState,
+                     staged: "DataFrame", new: "DataFrame", new_days: List[dt.date], rows: int,
+                     stats: Dict[str, object], check_results: Dict[str, object],
+                     attempt: int) -> Optional[WriteResult]:
+    """Plan against ``version`` and commit; None when the table moved on before Delta's transaction started."""
+    ts, keys = after.event_time_col, list(after.join_keys)
     stored_days = meta.dates(version) if version is not None else []  # from the log's file list: no data read
     plan = plan_days(req.mode, req.start, req.end, new_days, stored_days)
     out = new
@@ -108,6 +141,11 @@ def write_native(req: WriteRequest) -> WriteResult:
         writer = writer.mode("overwrite").option("replaceWhere", replace_where(plan.touched))
     else:
         writer = writer.mode("append")  # a new table, or nothing to replace (an empty append)
+    # Delta's transaction starts from the latest snapshot when the write starts, and checks conflicts from there:
+    # the plan must be of that snapshot. A commit in between sends the write back to planning (the window left is
+    # the few milliseconds between this check and the start of Delta's write command).
+    if meta.latest_version() != version:
+        return None
     try:
         writer.save(req.uri)
     except Exception as exc:  # noqa: BLE001 - only Delta's commit conflicts are translated
@@ -121,11 +159,12 @@ def write_native(req: WriteRequest) -> WriteResult:
     if committed is None:
         # Delta skips a write whose txnAppId/txnVersion is already recorded (a concurrent or old run).
         log.info("run %s already committed to %s (Delta skipped the write)", req.run_id, req.uri)
-        return WriteResult(None, 0, (), after.schema_version, skipped=True)
+        return WriteResult(None, 0, (), after.schema_version, skipped=True, retries=attempt)
     if committed != seq:
         log.warning("a concurrent commit landed before this write on %s (planned version %s, committed %s); "
                     "the recorded watermarks may miss its days until the next write", req.uri, seq, committed)
-    return WriteResult(committed, rows, tuple(new_days), after.schema_version, checks=check_results)
+    return WriteResult(committed, rows, tuple(new_days), after.schema_version, checks=check_results,
+                       retries=attempt)
 
 
 def _kept(meta: SparkDeltaMetadata, version: Optional[int], plan: DayPlan, staged: "DataFrame",

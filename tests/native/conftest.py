@@ -12,14 +12,14 @@ import pytest
 @pytest.fixture(scope="session")
 def delta_spark():
     from seeknal_spark.session import has_delta_jvm, local_session
-    from tests.native.jars import delta_jars
+    from tests.support.jvm import delta_session_conf
 
     session = local_session(
         app_name="seeknal_spark_native_tests",
-        extra={"spark.jars": ",".join(delta_jars()),
-               "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
-               "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
-               "spark.sql.shuffle.partitions": "2", "spark.default.parallelism": "2", "spark.driver.memory": "2g"})
+        extra={**delta_session_conf(),  # the Delta jars of the installed pyspark's line, extension, catalog
+               "spark.sql.shuffle.partitions": "2", "spark.default.parallelism": "2", "spark.driver.memory": "2g",
+               # Delta rebuilds snapshots with 50 tasks by default: right for clusters, slow on 2 local cores.
+               "spark.databricks.delta.snapshotPartitions": "2"})
     assert has_delta_jvm(session)
     yield session
     session.stop()

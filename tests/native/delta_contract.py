@@ -290,3 +290,24 @@ def test_deletion_vectors_read_on_the_jvm_refused_by_the_portable_path(delta_spa
         with pytest.raises(UnsupportedTableError, match="deletionVectors") as err:
             fg.to_dataframe().collect()
         assert "Delta Lake installed" in str(err.value)  # says what to do
+
+
+def test_a_commit_landing_while_a_write_is_planned_is_kept(delta_spark, tmp_path):
+    fg = group(tmp_path)
+    oracle = Oracle()
+    first = day_rows([1])
+    fg.set_dataframe(delta_spark.createDataFrame(first, SCHEMA)).write()
+    oracle.write(first, "append")
+    other = group(tmp_path)  # another writer of the same table
+    theirs = [(7, t(1, 6), 7.0, "other"), (1, t(1, 0), 9.0, "other")]
+
+    def meanwhile(staged):  # runs after this write read the table, before it commits
+        other.set_dataframe(delta_spark.createDataFrame(theirs, SCHEMA)).write(mode="append")
+        oracle.write(theirs, "append")
+
+    mine = [(1, t(1, 0), -1.0, "mine"), (2, t(1, 12), -2.0, "mine")]
+    result = fg.add_check("meanwhile", meanwhile).set_dataframe(
+        delta_spark.createDataFrame(mine, SCHEMA)).write(mode="append")
+    oracle.write(mine, "append")
+    assert result.retries == 1 and result.version == 2  # planned again on the other writer's commit
+    assert plain_delta_rows(delta_spark, fg, ["amount", "cat"]) == oracle.expected()
