@@ -64,6 +64,8 @@ class _Staged:
 def write_portable(req: WriteRequest) -> WriteResult:
     """Write ``req`` through staged Parquet files and one delta-rs commit (see the module docstring)."""
     table = delta_log.open_table(req.uri)
+    if table is not None:
+        delta_log.check_portable(table)  # e.g. deletion vectors: rewriting a day would resurrect deleted rows
     if req.run_id and table is not None and table.transaction_version(run_app_id(req.run_id)) is not None:
         log.info("run %s already committed to %s: skipping", req.run_id, req.uri)
         return _skipped(req, table)
