@@ -3,7 +3,8 @@
 At open, the file's checksum is verified and (with ``index="memory"``, the default) every table is loaded into a
 Python dict from key to feature tuple, so a lookup is a dict access: no SQL, no parsing, no per-call allocation
 beyond the result dicts. ``index="duckdb"`` keeps the file open instead and looks keys up with parameterized
-queries against the primary-key index (less memory, slower per key).
+queries against the primary-key index (less memory, slower per key). ``index="mmap"`` maps a sidecar index file
+shared by every process serving the version (``serving/mmap_index.py``): no load at open, one copy in memory.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from seeknal_spark.serving.sqltypes import FLOAT_TYPES, INTEGER_TYPES, quote_ide
 
 __all__ = ["OnlineFeatures"]
 
-INDEX_MODES = ("memory", "duckdb")
+INDEX_MODES = ("memory", "duckdb", "mmap")
 _NUMERIC_ARROW = ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "float", "double",
                   "bool")
 
@@ -140,6 +141,40 @@ class _Table:
         self.simple = (len(self.blocks) == 1 and not self.objcols
                        and self.blocks[0][0] == tuple(range(len(self.features))))
 
+    def load_mapped(self, con: Any, mapped: Any) -> None:
+        """Serve from the mapped sidecar: key index and feature columns are views of the file; columns the
+        sidecar does not hold are read from DuckDB into Python lists, in the sidecar's row order."""
+        from seeknal_spark.serving import mmap_index as mi
+
+        entry = mapped.header["tables"][self.name]
+        kind = entry["key"][0]
+        if kind == "int":
+            self.index = mi.SortedIntIndex(mapped.array(entry["key"][1]))  # type: ignore[assignment]
+        elif kind == "str":
+            self.index = mi.SortedBytesIndex(mapped.array(entry["key"][1]),  # type: ignore[assignment]
+                                             mapped.array(entry["key"][2]))
+        self.blocks = [(tuple(pos), mapped.array(arr)) for pos, arr in entry["blocks"]]
+        held = {p for pos, _ in entry["blocks"] for p in pos}
+        for pos, spec in entry["columns"].items():
+            arrays = [mapped.array(a) for a in spec[1:]]
+            column = mi.NullableColumn(*arrays) if spec[0] == "num" else mi.StringColumn(*arrays)
+            self.objcols.append((int(pos), column))  # type: ignore[arg-type]
+            held.add(int(pos))
+        rest = [p for p in range(len(self.features)) if p not in held]
+        if rest or kind == "dict":
+            order = "" if kind == "dict" else f" ORDER BY {quote_ident(self.keys[0])}"
+            cols = [self.features[p] for p in rest] + (list(self.keys) if kind == "dict" else [])
+            arrow = con.sql(f"SELECT {', '.join(quote_ident(c) for c in cols)} FROM {quote_ident(self.name)}"
+                            f"{order}").to_arrow_table()
+            for p in rest:
+                self.objcols.append((p, _column_values(arrow.column(self.features[p]))))
+            if kind == "dict":
+                key_cols = [_column_values(arrow.column(k)) for k in self.keys]
+                keys: Iterable[Any] = key_cols[0] if len(key_cols) == 1 else zip(*key_cols)
+                self.index = dict(zip(keys, range(arrow.num_rows)))
+        self.simple = (len(self.blocks) == 1 and not self.objcols
+                       and self.blocks[0][0] == tuple(range(len(self.features))))
+
     def row(self, i: int) -> list:
         """Feature values (table order) of row ``i``."""
         if self.simple:
@@ -211,10 +246,17 @@ class _Snapshot:
             if index == "memory":
                 for table in self.tables:
                     table.load(con)
+            elif index == "mmap":
+                from seeknal_spark.serving.mmap_index import MappedFile, ensure_sidecar
+
+                sidecar = ensure_sidecar(path, con.cursor, self.metadata["tables"], str(manifest["sha256"]))
+                self.mapped = MappedFile(sidecar)
+                for table in self.tables:
+                    table.load_mapped(con, self.mapped)
         except BaseException:
             con.close()
             raise
-        if index == "memory":
+        if index in ("memory", "mmap"):
             con.close()
             self.con = None
         else:
@@ -309,7 +351,8 @@ class OnlineFeatures:
         Args:
             name_or_path: table name, a directory holding ``CURRENT.json``, or ``s3://bucket/prefix/<name>``.
             store_root: online store root for names (default ``config.default_online_store_path()``).
-            index: ``"memory"`` (dict index loaded at open; fastest) or ``"duckdb"`` (queries the file).
+            index: ``"memory"`` (dict index loaded at open; fastest), ``"duckdb"`` (queries the file) or
+                ``"mmap"`` (a sidecar index mapped from disk, shared by every process serving the version).
             storage_options: S3 settings (``AWS_ENDPOINT_URL``, credentials, ``AWS_REGION``).
             cache_dir: where S3 files are cached (default ``<online store>/.s3_cache``).
             verify: check the file's sha256 against the published manifest (always done after a download).
