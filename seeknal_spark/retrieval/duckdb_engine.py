@@ -312,7 +312,7 @@ def build_training_set(hist: "HistoricalFeatures", spine: Any, date_col: str, ke
         sql = (f"SELECT {', '.join(out_sql)} FROM (SELECT {', '.join(spine_sel)}, "
                f"(CAST({_T} AS HUGEINT) << {_SEQ_BITS}) + {2 ** _SEQ_BITS - 1} AS __sk_o FROM __sk_spine) s "
                f"{' '.join(joins)} ORDER BY s.{_RID}")
-        result = con.execute(sql, params).to_arrow_table()
+        result = con.sql(sql, params=params).to_arrow_table()
     finally:
         con.close()
     return result, fingerprint, spine_types
