@@ -185,6 +185,20 @@ class SortedIntIndex:
         return i if i < self.n and self.keys[i] == key else None
 
 
+    def get_many(self, keys: List[Any]) -> List[Optional[int]]:
+        """``get`` for many keys at once (one vectorized search); falls back per key for non-int values."""
+        if not all(type(k) is int for k in keys):
+            return [self.get(k) for k in keys]
+        try:
+            want = np.fromiter(keys, dtype=np.int64, count=len(keys))
+        except OverflowError:
+            return [self.get(k) for k in keys]
+        pos = self.keys.searchsorted(want)
+        clipped = np.minimum(pos, self.n - 1) if self.n else pos
+        hit = (pos < self.n) & (self.keys[clipped] == want) if self.n else np.zeros(len(keys), dtype=bool)
+        return [int(p) if h else None for p, h in zip(pos.tolist(), hit.tolist())]
+
+
 class SortedBytesIndex:
     """``get(key)`` -> row number, by binary search over sorted UTF-8 strings (offsets + data, mapped)."""
 

@@ -435,7 +435,8 @@ class OnlineFeatures:
             if single and len(keys) > 1:
                 try:  # fast path for a single join key; errors are reported by the loop below
                     key_values = [kd[k0] for kd in keys]
-                    found = list(map(index.get, key_values))
+                    many = getattr(index, "get_many", None)  # the mmap index searches a batch at once
+                    found = many(key_values) if many is not None else list(map(index.get, key_values))
                 except (KeyError, TypeError):
                     key_values = []
                 else:
