@@ -370,3 +370,41 @@ def test_duckdb_fingerprint_equals_sparks_for_every_spine_type(spark, world):
     other = HistoricalFeatures([lookup], engine="duckdb").using_spine(changed, "at", keep_cols=keep)
     other.to_arrow_with_spine()
     assert other.manifest()["spine"]["fingerprint"] != duck.manifest()["spine"]["fingerprint"]
+
+
+def test_duckdb_engine_runs_without_pyspark(world, tmp_path):
+    """A process that cannot import pyspark builds the same training set and manifest with engine="duckdb"."""
+    import json
+    import subprocess
+    import sys
+
+    g = world["groups"]["user_stats"]
+    spine = pd.DataFrame(world["spine"])[["user_id", "label_time"]]
+    spine.to_parquet(tmp_path / "spine.parquet")
+    code = f"""
+import sys
+sys.modules["pyspark"] = None  # any import of pyspark fails
+import json, pandas as pd
+from seeknal_spark import Entity, FeatureGroup, Materialization, OfflineMaterialization
+from seeknal_spark import FeatureStoreFileOutput, OfflineStore
+from seeknal_spark.retrieval import FeatureLookup, HistoricalFeatures
+store = OfflineStore(name="pit", value=FeatureStoreFileOutput(path={world["store"].value.path!r}))
+group = FeatureGroup("user_stats", entity=Entity(name="user_stats_entity", join_keys=["user_id"]),
+                     materialization=Materialization(event_time_col="ts", offline_materialization=
+                                                     OfflineMaterialization(store=store)))
+bound = HistoricalFeatures([FeatureLookup(source=group)], engine="duckdb").using_spine(
+    pd.read_parquet({str(tmp_path / "spine.parquet")!r}), "label_time")
+table = bound.to_arrow_with_spine()
+print(json.dumps({{"rows": table.num_rows, "amount": table.column("amount").to_pylist(),
+                  "manifest": bound.manifest()}}))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    want = [(oracle_asof(world["raw"]["user_stats"], ["user_id"], "ts", [s["user_id"]], s["label_time"]) or {})
+            .get("amount") for s in world["spine"]]
+    assert got["rows"] == len(world["spine"]) and got["amount"] == want
+    here = HistoricalFeatures([FeatureLookup(source=g)], engine="duckdb").using_spine(spine, "label_time")
+    here.to_arrow_with_spine()
+    for part in ("output_columns", "spine", "features"):  # types spelled without pyspark as Spark spells them
+        assert got["manifest"][part] == here.manifest()[part]

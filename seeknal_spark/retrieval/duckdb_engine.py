@@ -193,6 +193,23 @@ def _feature_sql(con: Any, r: "ResolvedLookup", j: int, keys: Sequence[str], key
             f"{''.join(', ' + v for v in values)} FROM {scan}{join} WHERE {' AND '.join(where)}")
 
 
+_SIMPLE = {"long": "bigint", "integer": "int", "short": "smallint", "byte": "tinyint"}
+
+
+def simple_type_string(type_json: Any) -> str:
+    """Spark's ``simpleString`` of a Delta/Spark type JSON, without pyspark (``"long"`` -> ``"bigint"``)."""
+    if isinstance(type_json, str):
+        return _SIMPLE.get(type_json, type_json.replace(" ", ""))
+    kind = type_json.get("type")
+    if kind == "array":
+        return f"array<{simple_type_string(type_json['elementType'])}>"
+    if kind == "map":
+        return f"map<{simple_type_string(type_json['keyType'])},{simple_type_string(type_json['valueType'])}>"
+    if kind == "struct":
+        return "struct<" + ",".join(f"{f['name']}:{simple_type_string(f['type'])}" for f in type_json["fields"]) + ">"
+    raise SchemaError(f"unknown Delta type {type_json!r}")
+
+
 def _type_string(type_json: Any) -> str:
     from seeknal_spark.retrieval.historical import _type_string as spark_simple
 

@@ -319,7 +319,12 @@ class HistoricalFeaturesWithSpine:
 
 def _type_string(type_json: Any) -> str:
     """Spark's simple type string of a Delta/Spark type JSON (``"long"`` -> ``"bigint"``)."""
-    from pyspark.sql.types import StructType
+    try:
+        from pyspark.sql.types import StructType
+    except ImportError:  # the duckdb engine runs without pyspark
+        from seeknal_spark.retrieval.duckdb_engine import simple_type_string
+
+        return simple_type_string(type_json)
 
     field = {"name": "f", "type": type_json, "nullable": True, "metadata": {}}
     return str(StructType.fromJson({"type": "struct", "fields": [field]}).fields[0].dataType.simpleString())
