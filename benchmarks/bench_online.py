@@ -244,6 +244,7 @@ def main() -> None:
         print(f"  for comparison, a memory-index process: RSS {one['rss']:.0f} MB, USS {one['uss']:.0f} MB, "
               f"open {one['open_s']:.2f} s (each process holds its own copy)")
 
+    mem_label = "seeknal OnlineFeatures (memory index)" if not args.skip_memory_index else "(memory index skipped: mmap)"
     rss0 = rss_mb()
     t0, c0 = time.perf_counter(), time.process_time()
     mem = OnlineFeatures.open("bench", store_root=online_root) if not args.skip_memory_index else mapped
@@ -290,7 +291,7 @@ def main() -> None:
 
     rows = []
     for label, fn, sample in [
-        ("seeknal OnlineFeatures (memory index)", lambda k: mem.get_features(keys=[{"user_id": k}]), keys),
+        (mem_label, lambda k: mem.get_features(keys=[{"user_id": k}]), keys),
         ("seeknal OnlineFeatures (mmap index)", lambda k: mapped.get_features(keys=[{"user_id": k}]), keys),
         ("seeknal OnlineFeatures (duckdb index)", lambda k: ddb.get_features(keys=[{"user_id": k}]), slow),
         ("(b) DuckDB SELECT ... WHERE key = ?", plain_lookup, slow),
@@ -310,7 +311,7 @@ def main() -> None:
     batches = [[rng.randrange(args.keys) for _ in range(args.batch_size)] for _ in range(args.batches)]
     brows = []
     for label, fn in [
-        ("seeknal OnlineFeatures (memory index)", lambda b: mem.get_features(keys=[{"user_id": k} for k in b])),
+        (mem_label, lambda b: mem.get_features(keys=[{"user_id": k} for k in b])),
         ("seeknal OnlineFeatures (mmap index)", lambda b: mapped.get_features(keys=[{"user_id": k} for k in b])),
         ("seeknal OnlineFeatures (duckdb index)", lambda b: ddb.get_features(keys=[{"user_id": k} for k in b])),
         ("(b) DuckDB WHERE key = ? per key", lambda b: [plain_lookup(k) for k in b]),
