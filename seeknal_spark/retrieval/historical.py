@@ -266,16 +266,11 @@ class HistoricalFeaturesWithSpine:
 
     def to_arrow_with_spine(self, manifest_path: Optional[Union[str, "os.PathLike[str]"]] = None,
                             threads: Optional[int] = None) -> Any:
-        """The training set as a pyarrow Table, built in DuckDB on this machine (no Spark), in spine order.
-
-        Same rows, columns, manifest and rules as :meth:`to_dataframe_with_spine` on Spark (see
-        ``retrieval/duckdb_engine.py``); the spine must be a pandas DataFrame or an Arrow table.
-        """
+        """The training set as a pyarrow Table built by DuckDB on this machine, in spine order: the Spark
+        engine's rows, columns, rules and manifest (``retrieval/duckdb_engine.py``)."""
         from seeknal_spark.retrieval.duckdb_engine import build_training_set
 
-        spine = self.spine
-        if hasattr(spine, "sparkSession"):
-            spine = spine.toArrow() if hasattr(spine, "toArrow") else spine.toPandas()
+        spine = self.spine.toPandas() if hasattr(self.spine, "sparkSession") else self.spine
         resolved = self.hist.resolve()
         table, fingerprint, spine_types = build_training_set(self.hist, spine, self.date_col, self.keep_cols,
                                                              resolved, threads=threads)
@@ -284,14 +279,13 @@ class HistoricalFeaturesWithSpine:
 
     def to_pandas_with_spine(self, manifest_path: Optional[Union[str, "os.PathLike[str]"]] = None,
                              threads: Optional[int] = None) -> Any:
-        """The training set as a pandas DataFrame, built in DuckDB (see :meth:`to_arrow_with_spine`)."""
+        """:meth:`to_arrow_with_spine` as a pandas DataFrame."""
         return self.to_arrow_with_spine(manifest_path, threads=threads).to_pandas()
 
     def _record(self, resolved: List[ResolvedLookup], fingerprint: Dict[str, Any],
                 spine_types: List[Tuple[str, str]], manifest_path: Optional[Union[str, "os.PathLike[str]"]]) -> None:
         """Check the spine against a source manifest, then build (and optionally save) this build's manifest."""
         from seeknal_spark.retrieval import manifest as mf
-
         if self.hist.source_manifest is not None:
             mf.check_spine(self.hist.source_manifest, spine_types, fingerprint)
         types = dict(spine_types)

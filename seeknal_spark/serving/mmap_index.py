@@ -28,7 +28,7 @@ import numpy as np
 from seeknal_spark.errors import StoreError
 from seeknal_spark.serving.sqltypes import INTEGER_TYPES, quote_ident
 
-__all__ = ["sidecar_path", "ensure_sidecar", "MappedFile", "SortedIntIndex", "SortedBytesIndex"]
+__all__ = ["sidecar_path", "ensure_sidecar", "attach", "MappedFile", "SortedIntIndex", "SortedBytesIndex"]
 
 MAGIC = b"SKIDX001"
 _ALIGN = 64
@@ -244,3 +244,39 @@ class StringColumn:
         if not self.valid[i]:
             return None
         return self.data[self.offsets[i]:self.offsets[i + 1]].tobytes().decode("utf-8")
+
+
+def attach(table: Any, con: Any, mapped: MappedFile) -> None:
+    """Point an online ``_Table`` at the mapped sidecar: key index and feature columns are views of the file;
+    columns the sidecar does not hold are read from DuckDB (``con``) into Python lists, in the sidecar's row order."""
+    from typing import Iterable
+
+    from seeknal_spark.serving.online import _column_values
+
+    entry = mapped.header["tables"][table.name]
+    kind = entry["key"][0]
+    if kind == "int":
+        table.index = SortedIntIndex(mapped.array(entry["key"][1]))
+    elif kind == "str":
+        table.index = SortedBytesIndex(mapped.array(entry["key"][1]), mapped.array(entry["key"][2]))
+    table.blocks = [(tuple(pos), mapped.array(arr)) for pos, arr in entry["blocks"]]
+    held = {p for pos, _ in entry["blocks"] for p in pos}
+    for pos, spec in entry["columns"].items():
+        arrays = [mapped.array(a) for a in spec[1:]]
+        column = NullableColumn(*arrays) if spec[0] == "num" else StringColumn(*arrays)
+        table.objcols.append((int(pos), column))
+        held.add(int(pos))
+    rest = [p for p in range(len(table.features)) if p not in held]
+    if rest or kind == "dict":
+        order = "" if kind == "dict" else f" ORDER BY {quote_ident(table.keys[0])}"
+        cols = [table.features[p] for p in rest] + (list(table.keys) if kind == "dict" else [])
+        arrow = con.sql(f"SELECT {', '.join(quote_ident(c) for c in cols)} FROM {quote_ident(table.name)}"
+                        f"{order}").to_arrow_table()
+        for p in rest:
+            table.objcols.append((p, _column_values(arrow.column(table.features[p]))))
+        if kind == "dict":
+            key_cols = [_column_values(arrow.column(k)) for k in table.keys]
+            keys: Iterable[Any] = key_cols[0] if len(key_cols) == 1 else zip(*key_cols)
+            table.index = dict(zip(keys, range(arrow.num_rows)))
+    table.simple = (len(table.blocks) == 1 and not table.objcols
+                    and table.blocks[0][0] == tuple(range(len(table.features))))

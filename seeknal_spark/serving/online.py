@@ -142,38 +142,10 @@ class _Table:
                        and self.blocks[0][0] == tuple(range(len(self.features))))
 
     def load_mapped(self, con: Any, mapped: Any) -> None:
-        """Serve from the mapped sidecar: key index and feature columns are views of the file; columns the
-        sidecar does not hold are read from DuckDB into Python lists, in the sidecar's row order."""
-        from seeknal_spark.serving import mmap_index as mi
+        """Serve from the mapped sidecar ``mapped`` (see ``mmap_index.attach``)."""
+        from seeknal_spark.serving.mmap_index import attach
 
-        entry = mapped.header["tables"][self.name]
-        kind = entry["key"][0]
-        if kind == "int":
-            self.index = mi.SortedIntIndex(mapped.array(entry["key"][1]))  # type: ignore[assignment]
-        elif kind == "str":
-            self.index = mi.SortedBytesIndex(mapped.array(entry["key"][1]),  # type: ignore[assignment]
-                                             mapped.array(entry["key"][2]))
-        self.blocks = [(tuple(pos), mapped.array(arr)) for pos, arr in entry["blocks"]]
-        held = {p for pos, _ in entry["blocks"] for p in pos}
-        for pos, spec in entry["columns"].items():
-            arrays = [mapped.array(a) for a in spec[1:]]
-            column = mi.NullableColumn(*arrays) if spec[0] == "num" else mi.StringColumn(*arrays)
-            self.objcols.append((int(pos), column))  # type: ignore[arg-type]
-            held.add(int(pos))
-        rest = [p for p in range(len(self.features)) if p not in held]
-        if rest or kind == "dict":
-            order = "" if kind == "dict" else f" ORDER BY {quote_ident(self.keys[0])}"
-            cols = [self.features[p] for p in rest] + (list(self.keys) if kind == "dict" else [])
-            arrow = con.sql(f"SELECT {', '.join(quote_ident(c) for c in cols)} FROM {quote_ident(self.name)}"
-                            f"{order}").to_arrow_table()
-            for p in rest:
-                self.objcols.append((p, _column_values(arrow.column(self.features[p]))))
-            if kind == "dict":
-                key_cols = [_column_values(arrow.column(k)) for k in self.keys]
-                keys: Iterable[Any] = key_cols[0] if len(key_cols) == 1 else zip(*key_cols)
-                self.index = dict(zip(keys, range(arrow.num_rows)))
-        self.simple = (len(self.blocks) == 1 and not self.objcols
-                       and self.blocks[0][0] == tuple(range(len(self.features))))
+        attach(self, con, mapped)
 
     def row(self, i: int) -> list:
         """Feature values (table order) of row ``i``."""
