@@ -9,6 +9,10 @@ Steps (one run, same data):
      keyed like Feast's local online store (entity_key BLOB + feature_name rows, PRIMARY KEY(entity_key,
      feature_name), ``WHERE entity_key IN (...)``, one serialized value per row).
 
+  5. index="mmap": sidecar build, open, latency, and the memory of serving processes: two child processes open
+     the same version (one after the other) and report RSS and USS (private memory); with the mapped index the
+     second one adds only its private memory (target: <= 20% of the first one's), the data pages are shared.
+
 Usage: .venv/bin/python benchmarks/bench_online.py [--keys 1000000] [--features 10] [--workdir DIR]
 Figures come from a shared 2-core machine (other agents run at the same time): compare ratios, not absolutes.
 """
@@ -36,6 +40,65 @@ def rss_mb() -> float:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def mem_mb() -> dict:
+    """RSS and USS (private clean + dirty) of this process, MB."""
+    out = {"rss": rss_mb(), "uss": float("nan")}
+    try:
+        with open("/proc/self/smaps_rollup") as fh:
+            priv = 0
+            for line in fh:
+                if line.startswith(("Private_Clean:", "Private_Dirty:")):
+                    priv += int(line.split()[1])
+            out["uss"] = priv / 1024
+    except OSError:
+        pass
+    return out
+
+
+CHILD = """
+import json, random, sys, time
+sys.path.insert(0, {repo!r})
+from bench_online import mem_mb
+from seeknal_spark.serving import OnlineFeatures
+import duckdb, numpy, pyarrow
+t0 = time.perf_counter()
+opened = None
+if {index!r} != "none":  # "none": the interpreter and libraries only (the floor of any serving process)
+    table = OnlineFeatures.open("bench", store_root={root!r}, index={index!r}, verify=False)
+    opened = time.perf_counter() - t0
+    rng = random.Random({seed})
+    for _ in range(20000):
+        table.get_features(keys=[{{"user_id": rng.randrange({keys})}}])
+print(json.dumps(dict(mem_mb(), open_s=opened)), flush=True)
+sys.stdin.readline()  # stay alive (mappings shared) until the parent has measured the others
+"""
+
+
+def children_memory(root: str, indexes: list, keys: int) -> list:
+    """Start one serving process per entry of ``indexes``, each after the previous one has measured itself, all
+    kept alive until the end (so shared pages are shared); their memory figures, in order."""
+    import json
+    import subprocess
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    env = dict(os.environ, PYTHONPATH=here)
+    procs, stats = [], []
+    try:
+        for seed, index in enumerate(indexes):
+            code = CHILD.format(repo=os.path.join(here, ".."), root=root, index=index, seed=seed, keys=keys)
+            proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                    text=True, env=env)
+            procs.append(proc)
+            line = proc.stdout.readline()
+            if not line:
+                raise RuntimeError(f"serving process ({index}) failed")
+            stats.append(json.loads(line))
+    finally:
+        for proc in procs:
+            proc.communicate("\n", timeout=60)
+    return stats
 
 
 def pct(samples_ns, q):
@@ -135,6 +198,8 @@ def main() -> None:
     parser.add_argument("--workdir", default=None)
     parser.add_argument("--skip-sqlite", action="store_true")
     parser.add_argument("--reuse", action="store_true", help="reuse the offline table and SQLite file of --workdir")
+    parser.add_argument("--skip-memory-index", action="store_true",
+                        help="do not load the per-process dict index (large --keys)")
     args = parser.parse_args()
     work = args.workdir or tempfile.mkdtemp(prefix="bench_online_")
     os.makedirs(work, exist_ok=True)
@@ -154,9 +219,35 @@ def main() -> None:
     table.close()
     print(f"export + publish (DuckDB): {export_s:.2f} s wall, {export_cpu:.2f} s CPU (all threads)   file {os.path.getsize(path) / 1e6:.0f} MB   [target <= 60 s]")
 
+    t0 = time.perf_counter()
+    OnlineFeatures.open("bench", store_root=online_root, index="mmap", verify=False).close()
+    sidecar_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    mapped = OnlineFeatures.open("bench", store_root=online_root, index="mmap")
+    open_map = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    OnlineFeatures.open("bench", store_root=online_root, index="mmap", verify=False).close()
+    open_map_nv = time.perf_counter() - t0
+    from seeknal_spark.serving.mmap_index import sidecar_path
+
+    print(f"mmap index: sidecar build (once per version) {sidecar_s:.2f} s, {os.path.getsize(sidecar_path(path)) / 1e6:.0f} MB; "
+          f"open {open_map:.2f} s (without sha256 check {open_map_nv:.3f} s)   [target <= 2 s]")
+    floor, first, second = children_memory(online_root, ["none", "mmap", "mmap"], args.keys)
+    added = second["uss"] - floor["uss"]
+    print(f"serving processes (mmap, 20k lookups each, alive together): first RSS {first['rss']:.0f} MB "
+          f"(USS {first['uss']:.0f} MB), second RSS {second['rss']:.0f} MB, private (USS) {second['uss']:.0f} MB; "
+          f"a bare interpreter with the same libraries: USS {floor['uss']:.0f} MB")
+    print(f"  the second process adds {second['uss']:.0f} MB = {100 * second['uss'] / first['rss']:.0f}% of the first's "
+          f"RSS; beyond the bare interpreter {added:.0f} MB = {100 * added / first['rss']:.0f}%   [target <= 20%]")
+    if not args.skip_memory_index:
+        (one,) = children_memory(online_root, ["memory"], args.keys)
+        print(f"  for comparison, a memory-index process: RSS {one['rss']:.0f} MB, USS {one['uss']:.0f} MB, "
+              f"open {one['open_s']:.2f} s (each process holds its own copy)")
+
+    mem_label = "seeknal OnlineFeatures (memory index)" if not args.skip_memory_index else "(memory index skipped: mmap)"
     rss0 = rss_mb()
     t0, c0 = time.perf_counter(), time.process_time()
-    mem = OnlineFeatures.open("bench", store_root=online_root)
+    mem = OnlineFeatures.open("bench", store_root=online_root) if not args.skip_memory_index else mapped
     open_mem, open_cpu = time.perf_counter() - t0, time.process_time() - c0
     rss1 = rss_mb()
     t0 = time.perf_counter()
@@ -193,13 +284,15 @@ def main() -> None:
     slow = keys[: args.slow_lookups]
     expected = mem.get_features(keys=[{"user_id": k} for k in slow[:50]])
     assert ddb.get_features(keys=[{"user_id": k} for k in slow[:50]]) == expected
+    assert mapped.get_features(keys=[{"user_id": k} for k in slow[:50]]) == expected
     assert [plain_lookup(k) for k in slow[:50]] == expected
     if sqlite_con is not None:
         assert sqlite_lookup(sqlite_con, slow[:50], args.features) == expected
 
     rows = []
     for label, fn, sample in [
-        ("seeknal OnlineFeatures (memory index)", lambda k: mem.get_features(keys=[{"user_id": k}]), keys),
+        (mem_label, lambda k: mem.get_features(keys=[{"user_id": k}]), keys),
+        ("seeknal OnlineFeatures (mmap index)", lambda k: mapped.get_features(keys=[{"user_id": k}]), keys),
         ("seeknal OnlineFeatures (duckdb index)", lambda k: ddb.get_features(keys=[{"user_id": k}]), slow),
         ("(b) DuckDB SELECT ... WHERE key = ?", plain_lookup, slow),
     ] + ([("(c) SQLite, Feast layout", lambda k: sqlite_lookup(sqlite_con, [k], args.features), slow)]
@@ -218,7 +311,8 @@ def main() -> None:
     batches = [[rng.randrange(args.keys) for _ in range(args.batch_size)] for _ in range(args.batches)]
     brows = []
     for label, fn in [
-        ("seeknal OnlineFeatures (memory index)", lambda b: mem.get_features(keys=[{"user_id": k} for k in b])),
+        (mem_label, lambda b: mem.get_features(keys=[{"user_id": k} for k in b])),
+        ("seeknal OnlineFeatures (mmap index)", lambda b: mapped.get_features(keys=[{"user_id": k} for k in b])),
         ("seeknal OnlineFeatures (duckdb index)", lambda b: ddb.get_features(keys=[{"user_id": k} for k in b])),
         ("(b) DuckDB WHERE key = ? per key", lambda b: [plain_lookup(k) for k in b]),
     ] + ([("(c) SQLite, Feast layout (IN list)", lambda b: sqlite_lookup(sqlite_con, b, args.features))]

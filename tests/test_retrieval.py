@@ -253,3 +253,158 @@ def test_lookup_exposes_what_serving_needs(world):
     assert lookup.output_names == ["si_stock", "unit_price"]
     assert lookup.join_keys == ["store_id", "item_id"] and lookup.ttl == dt.timedelta(hours=3)
     assert FeatureLookup(source=g["user_stats"]).features == ["amount", "cnt", "seg"]
+
+
+# -- the DuckDB engine: same rows as the oracle and as the Spark engine, same manifest ---------------------------
+def arrow_tuples(table):
+    """Sorted row tuples of an Arrow table; timestamps as aware UTC datetimes."""
+    rows = []
+    for d in table.to_pylist():
+        rows.append(tuple(v.astimezone(UTC) if isinstance(v, dt.datetime) else v for v in d.values()))
+    return sorted(rows, key=repr)
+
+
+def test_duckdb_engine_matches_oracle_spark_and_manifest(spark, world, tmp_path):
+    fills = [FillNull("none", "string", columns=["p_tier"]), FillNull(-5, "long", columns=["cnt"])]
+    spine = pd.DataFrame(world["spine"])
+    duck = HistoricalFeatures(lookups=_lookups(world), fill_nulls=fills, engine="duckdb")
+    bound = duck.using_spine(spine, date_col="label_time", keep_cols=["label"])
+    table = bound.to_arrow_with_spine(manifest_path=tmp_path / "duck.json")
+    assert table.column_names == ["user_id", "store_id", "item_id", "label_time", "label",
+                                  "amount", "cnt", "seg", "p_tier", "item_price", "stock"]
+    assert [str(t) for t in table.schema.types][5:] == ["double", "int64", "string", "string", "double", "int32"]
+    want = oracle(world, world["spine"], SPECS, fills={"p_tier": "none", "cnt": -5})
+    assert arrow_tuples(table) == want
+    # spine order and duplicates are kept
+    assert [r["label"] for r in table.select(["label"]).to_pylist()] == [s["label"] for s in world["spine"]]
+
+    spark_bound = HistoricalFeatures(lookups=_lookups(world), fill_nulls=fills) \
+        .using_spine(spine, date_col="label_time", keep_cols=["label"], spark=spark)
+    assert as_tuples(spark_bound.to_dataframe_with_spine()) == want
+    same = lambda m: {k: v for k, v in m.items() if k != "created_at"}  # noqa: E731
+    assert same(bound.manifest()) == same(spark_bound.manifest())  # same fingerprint, versions, types
+
+    # a manifest written by one engine rebuilds with the other
+    again = HistoricalFeatures.from_manifest(str(tmp_path / "duck.json"))
+    assert as_tuples(again.using_spine(spine, spark=spark).to_dataframe_with_spine()) == want
+    pdf = HistoricalFeatures.from_manifest(spark_bound.manifest(), engine="duckdb") \
+        .using_spine(spine).to_dataframe_with_spine()
+    assert list(pdf.columns) == table.column_names and len(pdf) == len(world["spine"])
+
+
+def test_engines_agree_on_random_spines(spark, world):
+    """Random spines (exact event times, early rows, unknown keys) and TTLs: DuckDB == Spark == oracle."""
+    rng = random.Random(11)
+    g = world["groups"]
+    stamps = [r["ts"] for r in world["raw"]["user_stats"]] + [r["event_time"] for r in world["raw"]["store_item"]]
+    for case in range(3):
+        ttl = [None, dt.timedelta(hours=rng.randrange(1, 60)), dt.timedelta(0)][case]
+        spine = []
+        for n in range(40):
+            t = rng.choice(stamps) if n % 3 == 0 else T0 + dt.timedelta(minutes=rng.randrange(-600, 12 * 24 * 60))
+            s, i = rng.choice(STORE_ITEMS + [("s9", 9)])
+            spine.append({"user_id": rng.choice(USERS + [42]), "store_id": s, "item_id": i, "label_time": t,
+                          "label": n})
+        spine += rng.sample(spine, 5)
+        lookups = [FeatureLookup(source=g["user_stats"], ttl=ttl),
+                   FeatureLookup(source=g["store_item"], ttl=ttl, rename={"price": "item_price"})]
+        specs = [("user_stats", ["user_id"], "ts", {"amount": "amount", "cnt": "cnt", "seg": "seg"}, ttl),
+                 ("store_item", ["store_id", "item_id"], "event_time", {"price": "item_price", "stock": "stock"},
+                  ttl)]
+        want = oracle(world, spine, specs)
+        duck = HistoricalFeatures(lookups, engine="duckdb").using_spine(pd.DataFrame(spine), "label_time",
+                                                                         keep_cols="label")
+        assert arrow_tuples(duck.to_arrow_with_spine()) == want, f"case {case} (ttl={ttl})"
+        on_spark = HistoricalFeatures(lookups).using_spine(pd.DataFrame(spine), "label_time", keep_cols="label",
+                                                           spark=spark)
+        assert as_tuples(on_spark.to_dataframe_with_spine()) == want, f"case {case} (ttl={ttl})"
+
+
+def test_duckdb_engine_date_spine_fills_and_empty_spine(spark, world):
+    import pyarrow as pa
+
+    days = [dt.date(2024, 1, d) for d in range(1, 12)]
+    spine = [{"user_id": u, "d": d} for u in USERS for d in days]
+    lookup = FeatureLookup(source=world["groups"]["user_stats"], features=["amount", "seg"])
+    fills = [FillNull("0.5", "double"), FillNull("?", "string")]
+    got = HistoricalFeatures([lookup], fills, engine="duckdb").using_spine(pd.DataFrame(spine), "d") \
+        .to_arrow_with_spine()
+    want = []
+    for s in spine:
+        t = dt.datetime(s["d"].year, s["d"].month, s["d"].day, tzinfo=UTC)
+        hit = oracle_asof(world["raw"]["user_stats"], ["user_id"], "ts", [s["user_id"]], t)
+        amount, seg = (hit["amount"], hit["seg"]) if hit else (None, None)
+        want.append((s["user_id"], s["d"], 0.5 if amount is None else amount, "?" if seg is None else seg))
+    assert arrow_tuples(got) == sorted(want, key=repr)
+    on_spark = HistoricalFeatures([lookup], fills).using_spine(pd.DataFrame(spine), "d", spark=spark) \
+        .to_dataframe_with_spine()
+    assert sorted(((r["user_id"], r["d"], r["amount"], r["seg"]) for r in on_spark.collect()), key=repr) == \
+        sorted(want, key=repr)
+
+    empty = pa.table({"user_id": pa.array([], pa.int64()), "at": pa.array([], pa.timestamp("us", tz="UTC"))})
+    out = HistoricalFeatures([lookup], engine="duckdb").using_spine(empty, "at").to_arrow_with_spine()
+    assert out.column_names == ["user_id", "at", "amount", "seg"] and out.num_rows == 0
+
+
+def test_duckdb_fingerprint_equals_sparks_for_every_spine_type(spark, world):
+    """The spine fingerprint (Spark's xxhash64, recomputed with numpy) is the same for many column types."""
+    import decimal
+
+    rows = []
+    for n in range(30):
+        rows.append({"user_id": n % 9, "at": T0 + dt.timedelta(minutes=37 * n, microseconds=n),
+                     "i32": None if n % 7 == 0 else n * 1000 - 15000, "f64": [0.0, -0.0, 1.5, None, -2e300][n % 5],
+                     "txt": [None, "", "é", "x" * 31, "long string " * (n % 6), "ab\x00c"][n % 6],
+                     "flag": [True, False, None][n % 3], "day": dt.date(2023, 12, 1 + n % 28),
+                     "dec": decimal.Decimal(n * 37 - 300).scaleb(-2)})
+    pdf = pd.DataFrame(rows).astype({"i32": "Int32"})
+    keep = ["i32", "f64", "txt", "flag", "day", "dec"]
+    lookup = FeatureLookup(source=world["groups"]["user_stats"], features=["cnt"])
+    duck = HistoricalFeatures([lookup], engine="duckdb").using_spine(pdf, "at", keep_cols=keep)
+    duck.to_arrow_with_spine()
+    on_spark = HistoricalFeatures([lookup]).using_spine(pdf, "at", keep_cols=keep, spark=spark)
+    on_spark.to_dataframe_with_spine()
+    assert duck.manifest()["spine"] == on_spark.manifest()["spine"]
+    changed = pdf.copy()
+    changed.loc[3, "txt"] = "other"
+    other = HistoricalFeatures([lookup], engine="duckdb").using_spine(changed, "at", keep_cols=keep)
+    other.to_arrow_with_spine()
+    assert other.manifest()["spine"]["fingerprint"] != duck.manifest()["spine"]["fingerprint"]
+
+
+def test_duckdb_engine_runs_without_pyspark(world, tmp_path):
+    """A process that cannot import pyspark builds the same training set and manifest with engine="duckdb"."""
+    import json
+    import subprocess
+    import sys
+
+    g = world["groups"]["user_stats"]
+    spine = pd.DataFrame(world["spine"])[["user_id", "label_time"]]
+    spine.to_parquet(tmp_path / "spine.parquet")
+    code = f"""
+import sys
+sys.modules["pyspark"] = None  # any import of pyspark fails
+import json, pandas as pd
+from seeknal_spark import Entity, FeatureGroup, Materialization, OfflineMaterialization
+from seeknal_spark import FeatureStoreFileOutput, OfflineStore
+from seeknal_spark.retrieval import FeatureLookup, HistoricalFeatures
+store = OfflineStore(name="pit", value=FeatureStoreFileOutput(path={world["store"].value.path!r}))
+group = FeatureGroup("user_stats", entity=Entity(name="user_stats_entity", join_keys=["user_id"]),
+                     materialization=Materialization(event_time_col="ts", offline_materialization=
+                                                     OfflineMaterialization(store=store)))
+bound = HistoricalFeatures([FeatureLookup(source=group)], engine="duckdb").using_spine(
+    pd.read_parquet({str(tmp_path / "spine.parquet")!r}), "label_time")
+table = bound.to_arrow_with_spine()
+print(json.dumps({{"rows": table.num_rows, "amount": table.column("amount").to_pylist(),
+                  "manifest": bound.manifest()}}))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    want = [(oracle_asof(world["raw"]["user_stats"], ["user_id"], "ts", [s["user_id"]], s["label_time"]) or {})
+            .get("amount") for s in world["spine"]]
+    assert got["rows"] == len(world["spine"]) and got["amount"] == want
+    here = HistoricalFeatures([FeatureLookup(source=g)], engine="duckdb").using_spine(spine, "label_time")
+    here.to_arrow_with_spine()
+    for part in ("output_columns", "spine", "features"):  # types spelled without pyspark as Spark spells them
+        assert got["manifest"][part] == here.manifest()[part]

@@ -186,3 +186,48 @@ def test_to_dataframe_needs_one_key_set(spark, daily, tmp_path):
         hist.to_dataframe(spark=spark)
     with pytest.raises(DefinitionError, match="empty time range"):
         hist.to_dataframe(_day(3), _day(2), spark=spark)
+
+
+# -- the DuckDB engine: same boundaries and the same errors (types and messages) ----------------------------------
+def test_duckdb_engine_boundaries_and_key_casts(daily):
+    hist = HistoricalFeatures([FeatureLookup(source=daily["group"], ttl=dt.timedelta(hours=6))], engine="duckdb")
+    spine = pd.DataFrame([{"acct_id": 1, "t": _day(3, 18)}, {"acct_id": 1, "t": _day(3, 18) + dt.timedelta(microseconds=1)},
+                          {"acct_id": 1, "t": _day(3, 12)}, {"acct_id": 1, "t": _day(1, 11)}])
+    out = hist.using_spine(spine, "t").to_pandas_with_spine()
+    assert [None if v != v else v for v in out["value"]] == [3.0, None, 3.0, None]  # NaN: pandas' null double
+    import pyarrow as pa
+
+    ntz = pa.table({"acct_id": [1, 1], "t": pa.array([dt.datetime(2024, 3, 4, 11, 59), dt.datetime(2024, 3, 4, 12)],
+                                                      pa.timestamp("us"))})
+    plain = HistoricalFeatures([FeatureLookup(source=daily["group"])], engine="duckdb")
+    assert plain.using_spine(ntz, "t").to_arrow_with_spine().column("value").to_pylist() == [3.0, 4.0]
+    ints = pa.table({"acct_id": pa.array([1, 2], pa.int32()), "t": pa.array([_day(2)] * 2, pa.timestamp("us", "UTC"))})
+    got = plain.using_spine(ints, "t").to_arrow_with_spine()
+    assert got.column("value").to_pylist() == [2.0, None] and got.schema.field("acct_id").type == pa.int32()
+
+
+def test_duckdb_engine_errors(daily):
+    hist = HistoricalFeatures([FeatureLookup(source=daily["group"])], engine="duckdb")
+
+    def run(spine, date_col="t", keep_cols=None, h=hist):
+        return h.using_spine(spine, date_col, keep_cols).to_dataframe_with_spine()
+
+    with pytest.raises(SchemaError, match="no column.*acct_id.*daily"):
+        run(_spine(None, acct_id=None, other=[1]))
+    with pytest.raises(SchemaError, match="'when'"):
+        run(_spine(None), date_col="when")
+    with pytest.raises(SchemaError, match="label"):
+        run(_spine(None), keep_cols=["label"])
+    with pytest.raises(SchemaError, match="'t'.*string"):
+        run(_spine(None, t=["2024-03-02"]))
+    with pytest.raises(SchemaError, match="acct_id.*string"):
+        run(_spine(None, acct_id=["1"]))
+    with pytest.raises(DataError, match="'t' is null in 2 row"):
+        run(pd.DataFrame({"acct_id": [1, 1, 2], "t": [_day(2), None, None]}))
+    with pytest.raises(SchemaError, match="'nope'"):
+        run(_spine(None), h=HistoricalFeatures([FeatureLookup(source=daily["group"])],
+                                               fill_nulls=[FillNull(0, "double", ["nope"])], engine="duckdb"))
+    with pytest.raises(SchemaError, match="pandas DataFrame or an Arrow table"):
+        run([{"acct_id": 1}])
+    with pytest.raises(DefinitionError, match="engine"):
+        HistoricalFeatures([FeatureLookup(source=daily["group"])], engine="polars")

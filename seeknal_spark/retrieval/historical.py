@@ -22,6 +22,7 @@ __all__ = ["HistoricalFeatures", "HistoricalFeaturesWithSpine", "LatestFeatures"
 
 _SPINE_T = "__sk_spine_t"
 _MICROS_PER_DAY = 86_400_000_000
+ENGINES = ("spark", "duckdb")
 _NO_ROWS = dt.datetime(1, 1, 1, tzinfo=dt.timezone.utc)  # read bound that prunes every partition
 
 
@@ -74,7 +75,9 @@ class HistoricalFeatures:
 
     def __init__(self, lookups: Sequence[FeatureLookup], fill_nulls: Optional[Sequence[FillNull]] = None,
                  feature_start_time: Optional[TimeLike] = None,
-                 feature_end_time: Optional[TimeLike] = None) -> None:
+                 feature_end_time: Optional[TimeLike] = None, engine: str = "spark") -> None:
+        if engine not in ENGINES:
+            raise DefinitionError(f"HistoricalFeatures(engine={engine!r}): the engine must be one of {ENGINES}")
         lookups = [lookups] if isinstance(lookups, FeatureLookup) else list(lookups)
         if not lookups:
             raise DefinitionError("HistoricalFeatures needs at least one FeatureLookup")
@@ -90,6 +93,7 @@ class HistoricalFeatures:
         self.lookups: List[FeatureLookup] = lookups
         self.fill_nulls: List[FillNull] = fills
         self.source_manifest: Optional[Dict[str, Any]] = None  # set by from_manifest()
+        self.engine = engine  # "duckdb": to_dataframe_with_spine() builds a pandas DataFrame without Spark
         # defaults of to_dataframe()/serve(); an explicit argument wins
         self.feature_start_time, self.feature_end_time = time_range(feature_start_time, feature_end_time)
 
@@ -100,7 +104,8 @@ class HistoricalFeatures:
                           self.feature_end_time if end is None else end)
 
     @classmethod
-    def from_manifest(cls, manifest: Union[Mapping[str, Any], str, "os.PathLike[str]"]) -> "HistoricalFeatures":
+    def from_manifest(cls, manifest: Union[Mapping[str, Any], str, "os.PathLike[str]"],
+                      engine: str = "spark") -> "HistoricalFeatures":
         """The HistoricalFeatures a training-set manifest was built with, pinned to the Delta versions it read.
 
         ``manifest`` is the dict from ``HistoricalFeaturesWithSpine.manifest()``, or the path of the JSON file
@@ -117,7 +122,7 @@ class HistoricalFeatures:
 
         data = load_manifest(manifest)
         lookups, fills = lookups_from_manifest(data)
-        hist = cls(lookups, fills)
+        hist = cls(lookups, fills, engine=engine)
         hist.source_manifest = data
         return hist
 
@@ -252,7 +257,8 @@ class HistoricalFeaturesWithSpine:
         from seeknal_spark.offline.frames import to_spark
 
         self.hist = hist
-        self.spine = to_spark(spine, spark)
+        # the duckdb engine keeps the pandas/Arrow spine as it is (no Spark session needed)
+        self.spine = spine if hist.engine == "duckdb" else to_spark(spine, spark)
         self.date_col = date_col
         self.keep_cols: List[str] = [keep_cols] if isinstance(keep_cols, str) else list(keep_cols or [])
         self._manifest: Optional[Dict[str, Any]] = None
@@ -271,11 +277,37 @@ class HistoricalFeaturesWithSpine:
         checked against the manifest's fingerprint first (``SpineMismatchError`` when it differs).
 
         The spine fingerprint rides on the scan of the spine this method runs anyway (one Spark job).
+        With ``engine="duckdb"`` this returns :meth:`to_pandas_with_spine` instead (a pandas DataFrame).
         """
-        from seeknal_spark.retrieval import manifest as mf
-
+        if self.hist.engine == "duckdb":
+            return self.to_pandas_with_spine(manifest_path)  # type: ignore[return-value]
         resolved = self.hist.resolve()
         df, fingerprint, spine_types = _retrieve(self.hist, self.spine, self.date_col, self.keep_cols, resolved)
+        self._record(resolved, fingerprint, spine_types, manifest_path)
+        return df
+
+    def to_arrow_with_spine(self, manifest_path: Optional[Union[str, "os.PathLike[str]"]] = None,
+                            threads: Optional[int] = None) -> Any:
+        """The training set as a pyarrow Table built by DuckDB on this machine, in spine order: the Spark
+        engine's rows, columns, rules and manifest (``retrieval/duckdb_engine.py``)."""
+        from seeknal_spark.retrieval.duckdb_engine import build_training_set
+
+        spine = self.spine.toPandas() if hasattr(self.spine, "sparkSession") else self.spine
+        resolved = self.hist.resolve()
+        table, fingerprint, spine_types = build_training_set(self.hist, spine, self.date_col, self.keep_cols,
+                                                             resolved, threads=threads)
+        self._record(resolved, fingerprint, spine_types, manifest_path)
+        return table
+
+    def to_pandas_with_spine(self, manifest_path: Optional[Union[str, "os.PathLike[str]"]] = None,
+                             threads: Optional[int] = None) -> Any:
+        """:meth:`to_arrow_with_spine` as a pandas DataFrame."""
+        return self.to_arrow_with_spine(manifest_path, threads=threads).to_pandas()
+
+    def _record(self, resolved: List[ResolvedLookup], fingerprint: Dict[str, Any],
+                spine_types: List[Tuple[str, str]], manifest_path: Optional[Union[str, "os.PathLike[str]"]]) -> None:
+        """Check the spine against a source manifest, then build (and optionally save) this build's manifest."""
+        from seeknal_spark.retrieval import manifest as mf
         if self.hist.source_manifest is not None:
             mf.check_spine(self.hist.source_manifest, spine_types, fingerprint)
         types = dict(spine_types)
@@ -287,7 +319,6 @@ class HistoricalFeaturesWithSpine:
                                            fingerprint=fingerprint, output_types=[(c, types[c]) for c in columns])
         if manifest_path is not None:
             mf.save_manifest(manifest_path, self._manifest)
-        return df
 
     def manifest(self) -> Dict[str, Any]:
         """The manifest (a JSON-ready dict) of the training set last built by :meth:`to_dataframe_with_spine`.
@@ -304,7 +335,12 @@ class HistoricalFeaturesWithSpine:
 
 def _type_string(type_json: Any) -> str:
     """Spark's simple type string of a Delta/Spark type JSON (``"long"`` -> ``"bigint"``)."""
-    from pyspark.sql.types import StructType
+    try:
+        from pyspark.sql.types import StructType
+    except ImportError:  # the duckdb engine runs without pyspark
+        from seeknal_spark.retrieval.duckdb_engine import simple_type_string
+
+        return simple_type_string(type_json)
 
     field = {"name": "f", "type": type_json, "nullable": True, "metadata": {}}
     return str(StructType.fromJson({"type": "struct", "fields": [field]}).fields[0].dataType.simpleString())

@@ -19,7 +19,7 @@ __all__ = ["POINTER", "ChecksumError", "sha256_file", "verify_file", "version_fi
            "write_json_atomic", "fsync_dir", "load_manifest"]
 
 POINTER = "CURRENT.json"
-_VERSION_FILE = re.compile(r"v(\d{6,})-([0-9a-f]+)\.(duckdb|json)")
+_VERSION_FILE = re.compile(r"v(\d{6,})-([0-9a-f]+)\.(duckdb|json|idx)")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 

@@ -3,7 +3,8 @@
 At open, the file's checksum is verified and (with ``index="memory"``, the default) every table is loaded into a
 Python dict from key to feature tuple, so a lookup is a dict access: no SQL, no parsing, no per-call allocation
 beyond the result dicts. ``index="duckdb"`` keeps the file open instead and looks keys up with parameterized
-queries against the primary-key index (less memory, slower per key).
+queries against the primary-key index (less memory, slower per key). ``index="mmap"`` maps a sidecar index file
+shared by every process serving the version (``serving/mmap_index.py``): no load at open, one copy in memory.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from seeknal_spark.serving.sqltypes import FLOAT_TYPES, INTEGER_TYPES, quote_ide
 
 __all__ = ["OnlineFeatures"]
 
-INDEX_MODES = ("memory", "duckdb")
+INDEX_MODES = ("memory", "duckdb", "mmap")
 _NUMERIC_ARROW = ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "float", "double",
                   "bool")
 
@@ -160,6 +161,12 @@ class _Table:
         self.simple = (len(self.blocks) == 1 and not self.objcols
                        and self.blocks[0][0] == tuple(range(len(self.features))))
 
+    def load_mapped(self, con: Any, mapped: Any) -> None:
+        """Serve from the mapped sidecar ``mapped`` (see ``mmap_index.attach``)."""
+        from seeknal_spark.serving.mmap_index import attach
+
+        attach(self, con, mapped)
+
     def row(self, i: int) -> list:
         """Feature values (table order) of row ``i``."""
         if self.simple:
@@ -241,10 +248,17 @@ class _Snapshot:
             if index == "memory":
                 for table in self.tables:
                     table.load(con)
+            elif index == "mmap":
+                from seeknal_spark.serving.mmap_index import MappedFile, ensure_sidecar
+
+                sidecar = ensure_sidecar(path, con.cursor, self.metadata["tables"], str(manifest["sha256"]))
+                self.mapped = MappedFile(sidecar)
+                for table in self.tables:
+                    table.load_mapped(con, self.mapped)
         except BaseException:
             con.close()
             raise
-        if index == "memory":
+        if index in ("memory", "mmap"):
             con.close()
             self.con = None
         else:
@@ -374,7 +388,8 @@ class OnlineFeatures:
         Args:
             name_or_path: table name, a directory holding ``CURRENT.json``, or ``s3://bucket/prefix/<name>``.
             store_root: online store root for names (default ``config.default_online_store_path()``).
-            index: ``"memory"`` (dict index loaded at open; fastest) or ``"duckdb"`` (queries the file).
+            index: ``"memory"`` (dict index loaded at open; fastest), ``"duckdb"`` (queries the file) or
+                ``"mmap"`` (a sidecar index mapped from disk, shared by every process serving the version).
             storage_options: S3 settings (``AWS_ENDPOINT_URL``, credentials, ``AWS_REGION``).
             cache_dir: where S3 files are cached (default ``<online store>/.s3_cache``).
             verify: check the file's sha256 against the published manifest (always done after a download).
@@ -462,7 +477,8 @@ class OnlineFeatures:
             if single and len(keys) > 1:
                 try:  # fast path for a single join key; errors are reported by the loop below
                     key_values = [kd[k0] for kd in keys]
-                    found = list(map(index.get, key_values))
+                    many = getattr(index, "get_many", None)  # the mmap index searches a batch at once
+                    found = many(key_values) if many is not None else list(map(index.get, key_values))
                 except (KeyError, TypeError):
                     key_values = []
                 else:
