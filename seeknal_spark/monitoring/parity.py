@@ -220,7 +220,7 @@ def _as_hist(source: Any) -> "HistoricalFeatures":
 
 
 def _sample_keys(path: str, table: Mapping[str, Any], n: int, seed: int) -> List[Tuple[Any, ...]]:
-    from seeknal_spark.serving.online import _connect
+    from seeknal_spark.serving.snapshot import connect_readonly as _connect
     from seeknal_spark.serving.sqltypes import quote_ident
 
     keys = ", ".join(quote_ident(k) for k in table["join_keys"])

@@ -20,7 +20,6 @@ can rebuild a training set from a manifest written by the other.
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
 
 from seeknal_spark.errors import DataError, DefinitionError, SchemaError

@@ -81,7 +81,7 @@ def spine_to_dataframe(hist: "HistoricalFeatures", spine: Any, date_col: Optiona
     aligned with the spine (same order and index; key and time columns keep the spine's dtypes).
     """
     from seeknal_spark.offline.frames import to_spark
-    from seeknal_spark.retrieval.historical import _retrieve
+    from seeknal_spark.retrieval.spark_engine import retrieve as _retrieve
 
     keep: List[str] = [keep_cols] if isinstance(keep_cols, str) else list(keep_cols or [])
     pandas_spine = _is_pandas(spine)

@@ -251,7 +251,7 @@ def attach(table: Any, con: Any, mapped: MappedFile) -> None:
     columns the sidecar does not hold are read from DuckDB (``con``) into Python lists, in the sidecar's row order."""
     from typing import Iterable
 
-    from seeknal_spark.serving.online import _column_values
+    from seeknal_spark.serving.snapshot import column_values as _column_values
 
     entry = mapped.header["tables"][table.name]
     kind = entry["key"][0]
