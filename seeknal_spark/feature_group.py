@@ -17,9 +17,10 @@ from seeknal_spark.errors import DefinitionError, SchemaError, StoreError
 from seeknal_spark.offline import labels
 from seeknal_spark.offline.frames import as_utc_timestamp, check_column_names, in_range, require_columns, to_spark
 from seeknal_spark.offline.layout import PARTITION_COL, SEQ_COL, table_uri
-from seeknal_spark.offline.state import GroupState, SchemaVersion
+from seeknal_spark.offline.state import GroupState, SchemaVersion, next_state
 from seeknal_spark.offline.writer import StagedCheck, WriteRequest, WriteResult, write as write_request
 from seeknal_spark.timeutil import TimeLike, date_to_datetime, time_range, to_utc
+from seeknal_spark.typenames import type_name
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import DataFrame, SparkSession
@@ -33,12 +34,6 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["FeatureGroup"]
 
 _RESERVED = (PARTITION_COL, SEQ_COL)
-
-
-def _type_name(type_json: Any) -> str:
-    from pyspark.sql.types import _parse_datatype_json_value
-
-    return _parse_datatype_json_value(type_json).simpleString()
 
 
 class FeatureGroup:
@@ -205,7 +200,7 @@ class FeatureGroup:
 
     def describe_versions(self) -> List[Dict[str, Any]]:
         """Schema versions as plain dicts: ``{"version": 1, "features": {"amount": "double", ...}}``."""
-        return [{"version": s.version, "features": {n: _type_name(t) for n, t in s.features}}
+        return [{"version": s.version, "features": {n: type_name(t) for n, t in s.features}}
                 for s in self.schema_versions()]
 
     @property
@@ -282,39 +277,14 @@ class FeatureGroup:
 
     def _next_state(self, before: Optional[GroupState], df: "DataFrame", keys: List[str], ts: str,
                     features: List[str], tolerate: Optional[set] = None) -> GroupState:
-        """The state after this write: checks types against the registered schema, adds a version for new features."""
-        types = {f.name: f.dataType.jsonValue() for f in df.schema.fields}
-        key_types = tuple((k, types[k]) for k in keys)
+        """The state after a write of ``df`` (see :func:`seeknal_spark.offline.state.next_state`)."""
         entity = self.entity
         assert entity is not None
-        if before is None:
-            base = GroupState(project=self.project, name=self.name, entity_name=entity.name,
-                              join_keys=tuple(keys), key_types=key_types, event_time_col=ts,
-                              description=self.description, entity_description=entity.description)
-            return base.with_schema([(f, types[f]) for f in features])
-        if before.join_keys != tuple(keys):
-            raise SchemaError(f"feature group {self.name!r} is stored with join keys {list(before.join_keys)}; "
-                              f"this write uses {keys}")
-        if before.event_time_col != ts:
-            raise SchemaError(f"feature group {self.name!r} is stored with event-time column "
-                              f"{before.event_time_col!r}; this write uses {ts!r}")
-        for key, stored in before.key_types:
-            if types[key] != stored:
-                raise SchemaError(f"join key {key!r} has type {_type_name(types[key])} but is stored as "
-                                  f"{_type_name(stored)}; cast it to {_type_name(stored)}")
-        registered = before.latest.types()
-        for name, stored in registered.items():
-            if name not in types:
-                if tolerate and name in tolerate:
-                    continue
-                raise SchemaError(f"feature {name!r} (schema version {before.schema_version}) is missing from the "
-                                  "DataFrame; every registered feature must be written (fill it with nulls if needed)")
-            if types[name] != stored:
-                raise SchemaError(f"feature {name!r} changes type from {_type_name(stored)} to "
-                                  f"{_type_name(types[name])}; changing a feature's type is not allowed: cast it "
-                                  f"back to {_type_name(stored)} or write it under a new name")
-        added = [(f, types[f]) for f in features if f not in registered]
-        return before.with_schema(list(before.latest.features) + added)
+        base = GroupState(project=self.project, name=self.name, entity_name=entity.name, join_keys=tuple(keys),
+                          key_types=(), event_time_col=ts, description=self.description,
+                          entity_description=entity.description)
+        return next_state(before, base, {f.name: f.dataType.jsonValue() for f in df.schema.fields}, features,
+                          tolerate or set())
 
     def to_dataframe(self, feature_start_time: Optional[TimeLike] = None,
                      feature_end_time: Optional[TimeLike] = None, version: Optional[Union[int, str]] = None,

@@ -9,10 +9,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 from dataclasses import dataclass, field, replace
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
 
 __all__ = ["SchemaVersion", "GroupState", "WriteInfo", "STATE_KEY", "WRITE_KEY", "encode_commit_metadata",
-           "decode_commit_metadata"]
+           "decode_commit_metadata", "next_state"]
 
 STATE_KEY = "seeknal.state"
 WRITE_KEY = "seeknal.write"
@@ -192,3 +192,46 @@ def decode_commit_metadata(entry: Dict[str, Any]) -> Tuple[Optional[GroupState],
     if write_raw:
         write = json.loads(write_raw) if isinstance(write_raw, str) else dict(write_raw)
     return state, write
+
+
+def next_state(before: Optional[GroupState], base: GroupState, types: Dict[str, Any], features: Sequence[str],
+               tolerate: Set[str] = frozenset()) -> GroupState:  # type: ignore[assignment]
+    """The group's state after a write: the evolution rule of feature groups, in one place.
+
+    ``base`` carries the write's definition (project, name, entity, join keys, event-time column); ``types`` maps
+    every column of the written DataFrame to its Spark/Delta type JSON; ``features`` are the written features.
+    A new group starts at schema version 1. Afterwards join keys, their types and the event-time column are fixed,
+    every registered feature must be written with its registered type (``tolerate``: features registered by a
+    concurrent writer since this write was planned, which its rows read as null), and new features make the next
+    schema version. Raises SchemaError naming the column and what to do.
+    """
+    from seeknal_spark.errors import SchemaError
+    from seeknal_spark.typenames import type_name
+
+    keys = list(base.join_keys)
+    if before is None:
+        return replace(base, key_types=tuple((k, types[k]) for k in keys)).with_schema([(f, types[f]) for f in features])
+    group, ts = base.name, base.event_time_col
+    if before.join_keys != tuple(keys):
+        raise SchemaError(f"feature group {group!r} is stored with join keys {list(before.join_keys)}; "
+                          f"this write uses {keys}")
+    if before.event_time_col != ts:
+        raise SchemaError(f"feature group {group!r} is stored with event-time column {before.event_time_col!r}; "
+                          f"this write uses {ts!r}")
+    for key, stored in before.key_types:
+        if types[key] != stored:
+            raise SchemaError(f"join key {key!r} has type {type_name(types[key])} but is stored as "
+                              f"{type_name(stored)}; cast it to {type_name(stored)}")
+    registered = before.latest.types()
+    for name, stored in registered.items():
+        if name not in types:
+            if name in tolerate:
+                continue
+            raise SchemaError(f"feature {name!r} (schema version {before.schema_version}) is missing from the "
+                              "DataFrame; every registered feature must be written (fill it with nulls if needed)")
+        if types[name] != stored:
+            raise SchemaError(f"feature {name!r} changes type from {type_name(stored)} to {type_name(types[name])}; "
+                              f"changing a feature's type is not allowed: cast it back to {type_name(stored)} or "
+                              "write it under a new name")
+    added = [(f, types[f]) for f in features if f not in registered]
+    return before.with_schema(list(before.latest.features) + added)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
 
+from seeknal_spark.typenames import type_name
 from seeknal_spark.errors import DataError, DefinitionError, SchemaError
 from seeknal_spark.offline import delta_log
 from seeknal_spark.serving.export import local_path
@@ -159,7 +160,7 @@ def _feature_sql(con: Any, r: "ResolvedLookup", j: int, keys: Sequence[str], key
                                  utc_date(from_micros(hi_us)))
     seqs = sorted({f.seq if f.seq is not None else 0 for f in files})
     rank = {s: i for i, s in enumerate(seqs)}
-    feats = [(f, _duck(_type_string(t), f"feature {f!r} of {r.name!r}")) for f, t in r.feature_types]
+    feats = [(f, _duck(type_name(t), f"feature {f!r} of {r.name!r}")) for f, t in r.feature_types]
     cols = [f"CAST({q(k)} AS {_duck(t, f'join key {k!r}')}) AS __sk_k{i}" for i, (k, t) in
             enumerate(zip(keys, key_types))]
     et = q(r.event_time_col)
@@ -190,29 +191,6 @@ def _feature_sql(con: Any, r: "ResolvedLookup", j: int, keys: Sequence[str], key
     return (f"SELECT {', '.join(cols)}, "
             f"(CAST(epoch_us({et}) AS HUGEINT) << {_SEQ_BITS}) + {rank_sql} AS __sk_o, epoch_us({et}) AS __sk_et"
             f"{''.join(', ' + v for v in values)} FROM {scan}{join} WHERE {' AND '.join(where)}")
-
-
-_SIMPLE = {"long": "bigint", "integer": "int", "short": "smallint", "byte": "tinyint"}
-
-
-def simple_type_string(type_json: Any) -> str:
-    """Spark's ``simpleString`` of a Delta/Spark type JSON, without pyspark (``"long"`` -> ``"bigint"``)."""
-    if isinstance(type_json, str):
-        return _SIMPLE.get(type_json, type_json.replace(" ", ""))
-    kind = type_json.get("type")
-    if kind == "array":
-        return f"array<{simple_type_string(type_json['elementType'])}>"
-    if kind == "map":
-        return f"map<{simple_type_string(type_json['keyType'])},{simple_type_string(type_json['valueType'])}>"
-    if kind == "struct":
-        return "struct<" + ",".join(f"{f['name']}:{simple_type_string(f['type'])}" for f in type_json["fields"]) + ">"
-    raise SchemaError(f"unknown Delta type {type_json!r}")
-
-
-def _type_string(type_json: Any) -> str:
-    from seeknal_spark.retrieval.historical import _type_string as spark_simple
-
-    return spark_simple(type_json)
 
 
 def _fills(hist: "HistoricalFeatures", outputs: Sequence[Tuple[str, str]], params: Dict[str, Any]
@@ -261,7 +239,7 @@ def build_training_set(hist: "HistoricalFeatures", spine: Any, date_col: str, ke
     for r in resolved:
         key_order += [k for k in r.join_keys if k not in key_order]
     base_cols = key_order + [date_col] + [c for c in keep_cols if c not in key_order and c != date_col]
-    outputs = [(o, _type_string(t)) for r in resolved for (_, t), o in zip(r.feature_types, r.output_names)]
+    outputs = [(o, type_name(t)) for r in resolved for (_, t), o in zip(r.feature_types, r.output_names)]
     clash = sorted({o for o, _ in outputs} & set(base_cols))
     if clash:
         raise DefinitionError(f"output feature column(s) {clash} collide with spine columns of the result "
@@ -294,7 +272,7 @@ def build_training_set(hist: "HistoricalFeatures", spine: Any, date_col: str, ke
             passes.setdefault(tuple(sorted(r.join_keys)), []).append(r)
         j = 0
         for p, (key_set, group) in enumerate(passes.items()):
-            stored = {k: [(f"feature group {r.name!r}", _type_string(dict(r.key_types)[k])) for r in group]
+            stored = {k: [(f"feature group {r.name!r}", type_name(dict(r.key_types)[k])) for r in group]
                       for k in key_set}
             key_types = [_key_cast(types[k], stored[k], k) for k in key_set]
             for i, (k, t) in enumerate(zip(key_set, key_types)):

@@ -11,6 +11,7 @@ from seeknal_spark.retrieval.asof import qcol
 from seeknal_spark.retrieval.lookup import FeatureLookup, FillNull, ResolvedLookup
 from seeknal_spark.retrieval.spark_engine import retrieve
 from seeknal_spark.timeutil import TimeLike, time_range
+from seeknal_spark.typenames import type_name
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import DataFrame, SparkSession
@@ -282,7 +283,7 @@ class HistoricalFeaturesWithSpine:
             mf.check_spine(self.hist.source_manifest, spine_types, fingerprint)
         types = dict(spine_types)
         for r in resolved:
-            types.update({o: _type_string(t) for (_, t), o in zip(r.feature_types, r.output_names)})
+            types.update({o: type_name(t) for (_, t), o in zip(r.feature_types, r.output_names)})
         columns = [c for c, _ in spine_types] + [o for r in resolved for o in r.output_names]
         self._manifest = mf.build_manifest(resolved, self.hist.fill_nulls, date_col=self.date_col,
                                            keep_cols=self.keep_cols, spine_columns=spine_types,
@@ -301,16 +302,3 @@ class HistoricalFeaturesWithSpine:
         import copy
 
         return copy.deepcopy(self._manifest)
-
-
-def _type_string(type_json: Any) -> str:
-    """Spark's simple type string of a Delta/Spark type JSON (``"long"`` -> ``"bigint"``)."""
-    try:
-        from pyspark.sql.types import StructType
-    except ImportError:  # the duckdb engine runs without pyspark
-        from seeknal_spark.retrieval.duckdb_engine import simple_type_string
-
-        return simple_type_string(type_json)
-
-    field = {"name": "f", "type": type_json, "nullable": True, "metadata": {}}
-    return str(StructType.fromJson({"type": "struct", "fields": [field]}).fields[0].dataType.simpleString())

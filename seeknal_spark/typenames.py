@@ -1,0 +1,28 @@
+"""Type names: Spark's ``simpleString`` of a Delta/Spark type JSON (``"long"`` -> ``"bigint"``), without pyspark.
+
+The one place that names a stored type in messages, manifests and online metadata.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from seeknal_spark.errors import SchemaError
+
+__all__ = ["type_name"]
+
+_SIMPLE = {"long": "bigint", "integer": "int", "short": "smallint", "byte": "tinyint"}
+
+
+def type_name(type_json: Any) -> str:
+    """Spark's ``simpleString`` of a Delta/Spark type JSON, without pyspark (``"long"`` -> ``"bigint"``)."""
+    if isinstance(type_json, str):
+        return _SIMPLE.get(type_json, type_json.replace(" ", ""))
+    kind = type_json.get("type")
+    if kind == "array":
+        return f"array<{type_name(type_json['elementType'])}>"
+    if kind == "map":
+        return f"map<{type_name(type_json['keyType'])},{type_name(type_json['valueType'])}>"
+    if kind == "struct":
+        return "struct<" + ",".join(f"{f['name']}:{type_name(f['type'])}" for f in type_json["fields"]) + ">"
+    raise SchemaError(f"unknown Delta type {type_json!r}")
