@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Optional, Tuple, Union
+from typing import Any, Optional, Tuple, Union
 
 from seeknal_spark.errors import DefinitionError
 
-__all__ = ["TimeLike", "to_utc", "time_range", "to_micros", "from_micros", "utc_date", "date_to_datetime"]
+__all__ = ["TimeLike", "to_utc", "time_range", "to_micros", "from_micros", "utc_date", "date_to_datetime", "pandas_utc"]
 
 TimeLike = Union[dt.datetime, dt.date, str]
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
@@ -65,3 +65,17 @@ def from_micros(micros: int) -> dt.datetime:
 def utc_date(value: dt.datetime) -> dt.date:
     """The UTC calendar date of an aware datetime."""
     return value.astimezone(dt.timezone.utc).date()
+
+
+def pandas_utc(frame: Any) -> Any:
+    """A copy of a pandas DataFrame whose datetime columns are UTC-aware (naive values are taken as UTC)."""
+    import pandas as pd
+
+    frame = frame.copy()
+    for name in frame.columns:
+        series = frame[name]
+        if pd.api.types.is_datetime64_any_dtype(series):
+            if getattr(series.dt, "tz", None) is None:
+                series = series.dt.tz_localize("UTC")
+            frame[name] = series.dt.tz_convert("UTC")
+    return frame

@@ -14,15 +14,19 @@ __all__ = ["type_name"]
 _SIMPLE = {"long": "bigint", "integer": "int", "short": "smallint", "byte": "tinyint"}
 
 
-def type_name(type_json: Any) -> str:
-    """Spark's ``simpleString`` of a Delta/Spark type JSON, without pyspark (``"long"`` -> ``"bigint"``)."""
+def type_name(type_json: Any, delta_names: bool = False) -> str:
+    """Spark's ``simpleString`` of a Delta/Spark type JSON, without pyspark (``"long"`` -> ``"bigint"``).
+
+    With ``delta_names`` the Delta spelling is kept (``"long"``, ``"array<double>"``), as online metadata records it.
+    """
     if isinstance(type_json, str):
-        return _SIMPLE.get(type_json, type_json.replace(" ", ""))
-    kind = type_json.get("type")
+        return type_json if delta_names else _SIMPLE.get(type_json, type_json.replace(" ", ""))
+    kind = type_json.get("type") if isinstance(type_json, dict) else None
     if kind == "array":
-        return f"array<{type_name(type_json['elementType'])}>"
+        return f"array<{type_name(type_json['elementType'], delta_names)}>"
     if kind == "map":
-        return f"map<{type_name(type_json['keyType'])},{type_name(type_json['valueType'])}>"
+        return f"map<{type_name(type_json['keyType'], delta_names)},{type_name(type_json['valueType'], delta_names)}>"
     if kind == "struct":
-        return "struct<" + ",".join(f"{f['name']}:{type_name(f['type'])}" for f in type_json["fields"]) + ">"
+        return "struct<" + ",".join(f"{f['name']}:{type_name(f['type'], delta_names)}"
+                                    for f in type_json["fields"]) + ">"
     raise SchemaError(f"unknown Delta type {type_json!r}")

@@ -112,12 +112,8 @@ def to_spark(data: object, spark: Optional["SparkSession"] = None) -> "DataFrame
     if isinstance(data, pd.DataFrame):
         from seeknal_spark.session import get_spark
 
-        frame = data.copy()
-        for name in frame.columns:
-            series = frame[name]
-            if pd.api.types.is_datetime64_any_dtype(series):
-                if getattr(series.dt, "tz", None) is None:
-                    series = series.dt.tz_localize("UTC")
-                frame[name] = series.dt.tz_convert("UTC")
+        from seeknal_spark.timeutil import pandas_utc
+
+        frame = pandas_utc(data)
         return get_spark(spark).createDataFrame(frame)
     raise SchemaError(f"expected a Spark or pandas DataFrame, got {type(data).__name__}")

@@ -58,13 +58,9 @@ def spine_to_arrow(spine: Any) -> "pa.Table":
     except ImportError:  # pragma: no cover
         pd = None
     if pd is not None and isinstance(spine, pd.DataFrame):
-        frame = spine.copy()
-        for name in frame.columns:
-            series = frame[name]
-            if pd.api.types.is_datetime64_any_dtype(series):
-                if getattr(series.dt, "tz", None) is None:
-                    series = series.dt.tz_localize("UTC")
-                frame[name] = series.dt.tz_convert("UTC")
+        from seeknal_spark.timeutil import pandas_utc
+
+        frame = pandas_utc(spine)
         return pa.Table.from_pandas(frame, preserve_index=False)
     raise SchemaError(f"the duckdb engine takes a pandas DataFrame or an Arrow table as spine, got "
                       f"{type(spine).__name__}; for a Spark DataFrame use engine='spark' (the default)")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any, Optional
 
+from seeknal_spark.typenames import type_name
 from seeknal_spark.errors import SchemaError
 
 __all__ = ["quote_ident", "duckdb_type", "INTEGER_TYPES", "FLOAT_TYPES"]
@@ -67,14 +68,7 @@ def duckdb_type(delta_type: Any, what: str = "column") -> str:
 
 def type_label(delta_type: Any) -> Optional[str]:
     """A short readable form of a Delta type for metadata (``"long"``, ``"array<double>"``)."""
-    if isinstance(delta_type, str):
-        return delta_type
-    if isinstance(delta_type, dict):
-        kind = delta_type.get("type")
-        if kind == "array":
-            return f"array<{type_label(delta_type['elementType'])}>"
-        if kind == "map":
-            return f"map<{type_label(delta_type['keyType'])},{type_label(delta_type['valueType'])}>"
-        if kind == "struct":
-            return "struct<" + ",".join(f"{f['name']}:{type_label(f['type'])}" for f in delta_type["fields"]) + ">"
-    return str(delta_type)
+    try:
+        return type_name(delta_type, delta_names=True)
+    except SchemaError:
+        return str(delta_type)
