@@ -179,7 +179,9 @@ class HistoricalFeatures:
         """Publish the latest row per key within [start, end] (as of end; now when no end) as online table ``name``.
 
         The export runs in DuckDB over the groups' current Delta snapshots, or the versions lookups pin (e.g.
-        ``FeatureLookup(version="v1")``), without Spark. Bounds default to the constructor's.
+        ``FeatureLookup(version="v1")``), without Spark; on a session with Delta's JVM side (Databricks), Spark
+        reads the snapshots with Delta's reader and hands DuckDB the rows to serve (every IO through Spark/Hadoop
+        file systems, deletion vectors honoured). Bounds default to the constructor's.
         ``target="s3://..."`` uploads the published file with boto3.
         """
         start, end = self._range(feature_start_time, feature_end_time)
@@ -188,10 +190,13 @@ class HistoricalFeatures:
 
     def _publish(self, name: str, start: Optional[dt.datetime], end: Optional[dt.datetime],
                  **options: Any) -> "OnlineFeatures":
+        from seeknal_spark.offline.metadata_spark import session_or_none
+        from seeknal_spark.retrieval.serve_rows import spark_rows_provider
         from seeknal_spark.serving import publish_online_table
         from seeknal_spark.serving.lookups import sources_from_resolved
 
-        return publish_online_table(sources_from_resolved(self.resolve()), name, start=start, end=end, **options)
+        sources = sources_from_resolved(self.resolve(), rows=spark_rows_provider(session_or_none()))
+        return publish_online_table(sources, name, start=start, end=end, **options)
 
     def using_latest(self) -> "LatestFeatures":
         """The latest row per key of each lookup (TTL applied), to publish with ``.serve(name=...)``."""

@@ -5,6 +5,9 @@ source pins, e.g. a labelled one) and keeps, per key, the row with the largest e
 ties on (keys, event time) go to the later write (the larger ``seq`` in the data file name). Sources with the same
 join keys share one table (full outer join on the keys); each distinct key set gets its own table. Every column gets
 the DuckDB type of its offline Delta type.
+
+A source carrying a rows provider (``ServingSource.rows``, see ``serving/provided.py``) is read by that provider
+instead (Delta's JVM reader on such sessions); the same query then runs over the Arrow rows it returns.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ class _Resolved:
     key_types: List[Tuple[str, Any]]  # (key, delta type)
     features: List[Tuple[str, str, Any]]  # (stored, output, delta type)
     files: List[str]
+    rows: Any = None  # a pyarrow Table from the source's rows provider (then ``files`` are only counted)
 
 
 def local_path(uri: str) -> str:
@@ -52,14 +56,25 @@ def local_path(uri: str) -> str:
                      "mounted path, or copy the table's files locally first")
 
 
-def _resolve(source: ServingSource, lower: Optional[dt.datetime], upper: dt.datetime) -> _Resolved:
+def _snapshot(source: ServingSource) -> Optional[Tuple[Any, int, Any]]:
+    """(delta-rs table or None, Delta version, group state) of the snapshot to export; None: no table."""
+    if source.rows is not None:
+        snap = source.rows.snapshot(source)
+        return None if snap is None else (None, snap.delta_version, snap.state)
     table = delta_log.open_table(source.table_uri, source.delta_version)
-    label = f"{source.project}/{source.name}"
     if table is None:
+        return None
+    delta_log.check_portable(table)
+    return table, table.version(), delta_log.read_state(table)
+
+
+def _resolve(source: ServingSource, lower: Optional[dt.datetime], upper: dt.datetime) -> _Resolved:
+    found = _snapshot(source)
+    label = f"{source.project}/{source.name}"
+    if found is None:
         raise StoreError(f"feature group {label} has no Delta table at {source.table_uri}: write it before "
                          "publishing it online")
-    delta_log.check_portable(table)
-    state = delta_log.read_state(table)
+    table, version, state = found
     if state is None:
         raise StoreError(f"Delta table {source.table_uri} has no seeknal feature-group state; it was not written "
                          "by seeknal_spark")
@@ -77,10 +92,13 @@ def _resolve(source: ServingSource, lower: Optional[dt.datetime], upper: dt.date
             raise DefinitionError(f"feature {stored!r} is not in feature group {label}; its features are "
                                   f"{sorted(registered)}")
         features.append((stored, output, registered[stored]))
+    key_types = [tuple(kt) for kt in state.key_types]
+    if source.rows is not None:
+        got = source.rows.latest_rows(source, version, [s for s, _, _ in features], lower, upper)
+        return _Resolved(source, version, state.schema_version, key_types, features, list(got.files), got.table)
     files = [local_path(f.uri) for f in delta_log.live_files(table, utc_date(lower) if lower else None,
                                                               utc_date(upper))]
-    return _Resolved(source, table.version(), state.schema_version, [tuple(kt) for kt in state.key_types],
-                     features, files)
+    return _Resolved(source, version, state.schema_version, key_types, features, files)
 
 
 def _source_sql(con: Any, res: _Resolved, temp_name: str, lower: Optional[dt.datetime],
@@ -91,14 +109,19 @@ def _source_sql(con: Any, res: _Resolved, temp_name: str, lower: Optional[dt.dat
     key_sel = [f"CAST({quote_ident(k)} AS {duckdb_type(t, f'join key {k!r}')}) AS {quote_ident(k)}"
                for k, t in res.key_types]
     ts = quote_ident(src.event_time_col)
-    if not res.files:
+    if res.rows is None and not res.files:
         cols = [f"CAST(NULL AS {duckdb_type(t)}) AS {quote_ident(k)}" for k, t in res.key_types]
         cols += [f"CAST(NULL AS TIMESTAMPTZ) AS {_TS_COL}"]
         cols += [f"CAST(NULL AS {duckdb_type(t)}) AS {quote_ident(o)}" for _, o, t in res.features]
         con.execute(f"CREATE TEMP TABLE {temp_name} AS SELECT {', '.join(cols)} WHERE false")
         return
-    scan = (f"read_parquet($files, hive_partitioning=false, union_by_name=true, filename='{_FILE_COL}')")
-    present = {row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {scan}", {"files": res.files}).fetchall()}
+    params: Dict[str, Any] = {"files": res.files}
+    scan = f"read_parquet($files, hive_partitioning=false, union_by_name=true, filename='{_FILE_COL}')"
+    if res.rows is not None:  # rows from the source's provider: the same query over them (no file names)
+        params = {}
+        con.register(f"{temp_name}_rows", res.rows)
+        scan = f"(SELECT *, '' AS {_FILE_COL} FROM {temp_name}_rows)"
+    present = {row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {scan}", params).fetchall()}
     for col in keys + [src.event_time_col]:
         if col not in present:
             raise SchemaError(f"column {col!r} of feature group {src.project}/{src.name} is missing from its data "
@@ -110,7 +133,7 @@ def _source_sql(con: Any, res: _Resolved, temp_name: str, lower: Optional[dt.dat
         value = f"CAST({quote_ident(stored)} AS {target})" if stored in present else f"CAST(NULL AS {target})"
         feat_sel.append(f"{value} AS {quote_ident(output)}")
     where = [f"{ts} <= $upper"] + [f"{quote_ident(k)} IS NOT NULL" for k in keys]
-    params: Dict[str, Any] = {"files": res.files, "upper": upper, "seq_re": _SEQ_REGEX}
+    params.update(upper=upper, seq_re=_SEQ_REGEX)
     if lower is not None:
         where.append(f"{ts} >= $lower")
         params["lower"] = lower
@@ -121,6 +144,8 @@ def _source_sql(con: Any, res: _Resolved, temp_name: str, lower: Optional[dt.dat
            f"FROM {scan} WHERE {' AND '.join(where)}) "
            f"QUALIFY row_number() OVER (PARTITION BY {', '.join(quote_ident(k) for k in keys)} ORDER BY {order}) = 1")
     con.execute(sql, params)
+    if res.rows is not None:
+        con.unregister(f"{temp_name}_rows")
 
 
 def _check_names(resolved: Sequence[_Resolved]) -> None:

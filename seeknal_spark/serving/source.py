@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
-from typing import Any, Optional, Sequence, Tuple, Union
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Optional, Sequence, Tuple, Union
 
 from seeknal_spark.definitions import check_name
 from seeknal_spark.errors import DefinitionError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from seeknal_spark.serving.provided import RowsProvider
 
 __all__ = ["ServingSource"]
 
@@ -29,6 +32,8 @@ class ServingSource:
         ttl: rows older than ``as_of - ttl`` are not served (the key then returns null features); None = no limit.
         delta_version: publish the group as of this Delta version (None: its current version).
         label: the version label ``delta_version`` came from (recorded in the online table's metadata).
+        rows: who reads the group's snapshot (:class:`~seeknal_spark.serving.provided.RowsProvider`); None: the
+            export lists the live Parquet files with delta-rs and reads them with DuckDB.
 
     Example:
         >>> src = ServingSource(table_uri="/data/offline/default/user_spend", project="default",
@@ -47,6 +52,7 @@ class ServingSource:
     ttl: Optional[dt.timedelta] = None
     delta_version: Optional[int] = None
     label: Optional[str] = None
+    rows: Optional["RowsProvider"] = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         check_name(self.project, "project")

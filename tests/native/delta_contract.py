@@ -311,3 +311,61 @@ def test_a_commit_landing_while_a_write_is_planned_is_kept(delta_spark, tmp_path
     oracle.write(mine, "append")
     assert result.retries == 1 and result.version == 2  # planned again on the other writer's commit
     assert plain_delta_rows(delta_spark, fg, ["amount", "cat"]) == oracle.expected()
+
+
+def test_serve_on_the_jvm_honours_deletion_vectors(delta_spark, tmp_path):
+    """hist.serve / using_latest().serve on a Delta-JVM session read through Delta's reader: rows deleted through
+    deletion vectors stay deleted online (DuckDB reading the raw Parquet files would serve them again)."""
+    from seeknal_spark.retrieval.historical import HistoricalFeatures
+    from seeknal_spark.retrieval.lookup import FeatureLookup
+
+    users = (1, 2, 3, 4, 5)  # 5 is never written
+    rows = day_rows([1, 2, 3], users=(1, 2, 3, 4))
+    fg = group(tmp_path / "offline")
+    fg.set_dataframe(delta_spark.createDataFrame(rows, SCHEMA)).write()
+    path = fg.table_path
+    delta_spark.sql(f"ALTER TABLE delta.`{path}` SET TBLPROPERTIES ('delta.enableDeletionVectors' = true)")
+    cut = int(t(2).timestamp()) * 1_000_000
+    delta_spark.sql(f"DELETE FROM delta.`{path}` WHERE user_id = 2 OR "
+                    f"(user_id = 3 AND event_time >= timestamp_micros({cut}))")
+    last = delta_spark.sql(f"DESCRIBE HISTORY delta.`{path}` LIMIT 1").first()
+    assert last["operation"] == "DELETE" and int(last["operationMetrics"]["numDeletionVectorsAdded"]) > 0
+    assert "deletionVectors" in (RsTable(path).protocol().reader_features or [])
+    survivors = [r for r in rows if not (r[0] == 2 or (r[0] == 3 and r[1] >= t(2)))]
+
+    def oracle(kept, start=None, end=None, ttl=None, as_of=None):
+        """Per user: (user, amount, cat) of its latest row with start <= event time <= end (TTL: >= as_of - ttl)."""
+        lower = start
+        if ttl is not None:
+            lower = as_of - ttl if lower is None else max(lower, as_of - ttl)
+        latest = {}
+        for u, ts, amount, cat in kept:
+            if (lower is None or ts >= lower) and (end is None or ts <= end):
+                if u not in latest or ts > latest[u][0]:
+                    latest[u] = (ts, amount, cat)
+        return [(u,) + (latest[u][1:] if u in latest else (None, None)) for u in users]
+
+    def served(table):
+        got = table.get_features(keys=[{"user_id": u} for u in users])
+        return [(r["user_id"], r["amount"], r["cat"]) for r in got]
+
+    # A time range and a TTL: as of t(2, 12), one day back (user 3's surviving t(1, 12) row sits on the bound).
+    start, end, ttl = t(1, 6), t(2, 12), dt.timedelta(days=1)
+    hist = HistoricalFeatures(lookups=[FeatureLookup(source=fg, ttl=ttl)])
+    want = oracle(survivors, start, end, ttl, as_of=end)
+    assert want != oracle(rows, start, end, ttl, as_of=end)  # the deleted rows would change the answer
+    assert want[2] == (3, 301.12, "c3")
+    ranged = hist.serve("dv_range", start, end, store_root=str(tmp_path / "online"))
+    assert served(ranged) == want
+    assert ranged.metadata["sources"][0]["delta_version"] == last["version"]  # the DELETE's snapshot
+
+    latest = HistoricalFeatures(lookups=[FeatureLookup(source=fg)]).using_latest().serve(
+        "dv_latest", store_root=str(tmp_path / "online"))
+    want = oracle(survivors)
+    assert want != oracle(rows)
+    assert served(latest) == want
+    # Same table layout and types as the file export: BIGINT key, DOUBLE and VARCHAR features.
+    table = latest.metadata["tables"][0]
+    assert [(k["name"], k["duckdb_type"]) for k in table["key_types"]] == [("user_id", "BIGINT")]
+    assert [(f["name"], f["duckdb_type"]) for f in table["features"]] == [("amount", "DOUBLE"), ("cat", "VARCHAR")]
+    assert table["rows"] == 3  # users 1, 3, 4
