@@ -127,7 +127,7 @@ def list_groups(root: str, project: Optional[str] = None) -> List[Dict[str, Any]
 def describe_group(ref: GroupRef, freshness_threshold: dt.timedelta = dt.timedelta(days=1),
                    writes: int = 5, now: Optional[dt.datetime] = None) -> Dict[str, Any]:
     """Definition, schema versions, watermarks, last writes, validation outcomes and freshness of a group."""
-    from seeknal_spark.feature_group import _type_name
+    from seeknal_spark.typenames import type_name as _type_name
     from seeknal_spark.monitoring.freshness import freshness
     from seeknal_spark.offline import delta_log
     from seeknal_spark.validation.history import validation_history
