@@ -86,13 +86,14 @@ def write_portable(req: WriteRequest) -> WriteResult:
         clash: List[dt.date] = []
         for attempt in range(MAX_ATTEMPTS):
             version = table.version() if table is not None else -1
-            plan = plan_days(req.mode, req.start, req.end, new.days, _dates(table))
+            stored_days = _dates(table)  # one listing of the snapshot's live files per attempt
+            plan = plan_days(req.mode, req.start, req.end, new.days, stored_days)
             if kept is None or kept_plan != plan or clash:  # the days it rewrites changed: plan them again
                 _discard(fs, kept)
                 kept = _stage_kept_rows(req, after, table, plan, new, fs, root, writer_id, attempt, version + 1)
                 created += kept.paths
                 kept_plan = plan
-            final_days = (set(_dates(table)) - set(plan.replace)) | new.days | kept.days
+            final_days = (set(stored_days) - set(plan.replace)) | new.days | kept.days
             after = req.evolve(before).with_watermarks(
                 [dt.date.fromisoformat(d) for d in (before.watermarks if before else ())], sorted(final_days))
             info = WriteInfo(mode=req.mode, start=iso(req.start), end=iso(req.end), rows=sum(new.rows.values()),
