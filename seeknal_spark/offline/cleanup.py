@@ -29,13 +29,14 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Set, Tuple
+from typing import Any, Dict, List, Optional, Set
 from urllib.parse import unquote
 
 import pyarrow as pa
 import pyarrow.fs as pafs
 
 from seeknal_spark.errors import DefinitionError, StoreError
+from seeknal_spark.offline.delta_log import filesystem as uri_filesystem
 from seeknal_spark.offline.layout import PARTITION_COL, STAGING_DIR
 
 __all__ = ["HEARTBEAT_FILE", "WriterHeartbeat", "remove_leftovers", "vacuum_table", "default_interval"]
@@ -60,12 +61,6 @@ def default_interval() -> float:
     return value
 
 
-def _fs_and_path(uri: str) -> Tuple[pafs.FileSystem, str]:
-    if "://" in uri and not uri.startswith("file://"):
-        return pafs.FileSystem.from_uri(uri)
-    return pafs.LocalFileSystem(), uri[len("file://"):] if uri.startswith("file://") else uri
-
-
 class WriterHeartbeat:
     """Context manager: keeps ``<staging dir>/_heartbeat`` fresh while a write is running.
 
@@ -77,7 +72,7 @@ class WriterHeartbeat:
     def __init__(self, staging_dir: str, interval: Optional[float] = None,
                  filesystem: Optional[pafs.FileSystem] = None) -> None:
         if filesystem is None:
-            filesystem, staging_dir = _fs_and_path(staging_dir)
+            filesystem, staging_dir = uri_filesystem(staging_dir)
         self.fs = filesystem
         self.directory = staging_dir.rstrip("/")
         self.path = f"{self.directory}/{HEARTBEAT_FILE}"
@@ -199,7 +194,7 @@ def remove_leftovers(table_uri: str, older_than: dt.timedelta, *, dry_run: bool 
         raise DefinitionError(f"older_than must be a non-negative datetime.timedelta, got {older_than!r}")
     from seeknal_spark.offline import delta_log
 
-    fs, root = _fs_and_path(table_uri)
+    fs, root = uri_filesystem(table_uri)
     root = root.rstrip("/")
     now = time.time()
     cutoff = now - older_than.total_seconds()

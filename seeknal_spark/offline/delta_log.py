@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Dict, FrozenSet, List, Optional, Sequence, Tuple
 
 import pyarrow as pa
+import pyarrow.fs as pafs
 from deltalake import DeltaTable, Schema
 from deltalake.exceptions import TableNotFoundError
 from deltalake.transaction import (
@@ -25,7 +26,8 @@ from seeknal_spark.offline.layout import PARTITION_COL, seq_of_file_name
 from seeknal_spark.offline.state import STATE_KEY, GroupState, decode_commit_metadata
 
 __all__ = ["LiveFile", "CommitActions", "VersionTaken", "open_table", "check_portable", "read_state", "live_files",
-           "commit_files", "commit_actions", "set_properties", "app_version", "history", "commit_schema_json"]
+           "commit_files", "commit_actions", "filesystem", "set_properties", "app_version", "history",
+           "commit_schema_json"]
 
 _UNSUPPORTED_READER_FEATURES = {"deletionVectors", "columnMapping", "v2Checkpoint"}
 
@@ -128,6 +130,13 @@ def app_version(uri: str, app_id: str, storage_options: Optional[Dict[str, str]]
     return None if table is None else table.transaction_version(app_id)
 
 
+def filesystem(uri: str) -> Tuple[pafs.FileSystem, str]:
+    """The pyarrow file system of a table URI and the path on it (local paths and ``file://`` URIs included)."""
+    if "://" in uri and not uri.startswith("file://"):
+        return pafs.FileSystem.from_uri(uri)
+    return pafs.LocalFileSystem(), uri[len("file://"):] if uri.startswith("file://") else uri
+
+
 class VersionTaken(Exception):
     """The version a commit was planned for was committed by another writer first."""
 
@@ -176,12 +185,7 @@ def commit_files(uri: str, schema_json: str, adds: Sequence[AddAction], *, versi
 
 def commit_actions(uri: str, version: int, storage_options: Optional[Dict[str, str]] = None) -> CommitActions:
     """Read one commit file of the log (``_delta_log/<version>.json``): what it changed."""
-    import pyarrow.fs as pafs
-
-    if "://" in uri and not uri.startswith("file://"):
-        fs, root = pafs.FileSystem.from_uri(uri)
-    else:
-        fs, root = pafs.LocalFileSystem(), uri[len("file://"):] if uri.startswith("file://") else uri
+    fs, root = filesystem(uri)
     with fs.open_input_stream(f"{root.rstrip('/')}/_delta_log/{version:020d}.json") as handle:
         lines = handle.read().decode("utf-8").splitlines()
     days: set = set()

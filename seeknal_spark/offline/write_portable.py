@@ -72,7 +72,7 @@ def write_portable(req: WriteRequest) -> WriteResult:
     before = delta_log.read_state(table) if table is not None else None
     after = req.evolve(before)  # refuses a write that does not fit the stored definition before any Spark job
     writer_id = uuid.uuid4().hex
-    fs, root = _filesystem(req.uri)
+    fs, root = delta_log.filesystem(req.uri)
     staging = f"{root}/{STAGING_DIR}/{writer_id}"
     created: List[str] = []
     committed = False
@@ -261,12 +261,6 @@ def _discard(fs: pafs.FileSystem, staged: Optional[_Staged]) -> None:
     if staged is not None:
         for path in staged.paths:
             _quiet(fs.delete_file, path)
-
-
-def _filesystem(uri: str) -> Tuple[pafs.FileSystem, str]:
-    if "://" in uri and not uri.startswith("file://"):
-        return pafs.FileSystem.from_uri(uri)
-    return pafs.LocalFileSystem(), uri[len("file://"):] if uri.startswith("file://") else uri
 
 
 def _quiet(fn, path: str) -> None:  # type: ignore[no-untyped-def]
