@@ -8,9 +8,10 @@ from __future__ import annotations
 import enum
 import re
 from dataclasses import dataclass, field
-from typing import Optional, Sequence
+from typing import Mapping, Optional, Sequence
 
 from seeknal_spark.errors import DefinitionError
+from seeknal_spark.storage import StorageOptions, as_options
 
 __all__ = [
     "Entity",
@@ -74,9 +75,19 @@ class OfflineStoreEnum(str, enum.Enum):
 
 @dataclass(frozen=True)
 class FeatureStoreFileOutput:
-    """Location of a file-based offline store: a directory holding one Delta table per feature group."""
+    """Location of a file-based offline store: a directory holding one Delta table per feature group.
+
+    ``path`` is local or ``s3://bucket/prefix``. ``storage_options`` (S3 only, optional) are delta-rs keys:
+    ``AWS_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``AWS_SESSION_TOKEN``, ``AWS_REGION``,
+    ``AWS_ALLOW_HTTP``; without them the standard AWS chain (environment, profile, instance role) is used. They
+    are never shown by repr and never compared (see :mod:`seeknal_spark.storage`).
+    """
 
     path: str
+    storage_options: Optional[Mapping[str, str]] = field(default=None, repr=False, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "storage_options", as_options(self.storage_options))
 
 
 @dataclass(frozen=True)
@@ -99,6 +110,10 @@ class OfflineStore:
         from seeknal_spark.config import default_offline_store_path
 
         return default_offline_store_path()
+
+    def storage_options(self) -> StorageOptions:
+        """The store's storage options (empty: the standard AWS chain, or a local store)."""
+        return as_options(self.value.storage_options if self.value is not None else None)
 
 
 @dataclass(frozen=True)

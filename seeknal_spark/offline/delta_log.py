@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from dataclasses import dataclass
-from typing import Dict, FrozenSet, List, Optional, Sequence, Tuple
+from typing import Dict, FrozenSet, List, Mapping, Optional, Sequence, Tuple
 
 import pyarrow as pa
 import pyarrow.fs as pafs
@@ -21,6 +21,7 @@ from deltalake.transaction import (
     create_table_with_add_actions,
 )
 
+from seeknal_spark import storage
 from seeknal_spark.errors import StoreError, UnsupportedTableError
 from seeknal_spark.offline.layout import PARTITION_COL, seq_of_file_name
 from seeknal_spark.offline.state import STATE_KEY, GroupState, decode_commit_metadata
@@ -130,11 +131,9 @@ def app_version(uri: str, app_id: str, storage_options: Optional[Dict[str, str]]
     return None if table is None else table.transaction_version(app_id)
 
 
-def filesystem(uri: str) -> Tuple[pafs.FileSystem, str]:
-    """The pyarrow file system of a table URI and the path on it (local paths and ``file://`` URIs included)."""
-    if "://" in uri and not uri.startswith("file://"):
-        return pafs.FileSystem.from_uri(uri)
-    return pafs.LocalFileSystem(), uri[len("file://"):] if uri.startswith("file://") else uri
+def filesystem(uri: str, storage_options: Optional[Mapping[str, str]] = None) -> Tuple[pafs.FileSystem, str]:
+    """The pyarrow file system of a table URI and the path on it (see :func:`seeknal_spark.storage.filesystem`)."""
+    return storage.filesystem(uri, storage_options)
 
 
 class VersionTaken(Exception):

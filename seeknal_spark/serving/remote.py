@@ -15,7 +15,8 @@ import json
 import os
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
-from seeknal_spark.errors import DefinitionError, StoreError
+from seeknal_spark.errors import StoreError
+from seeknal_spark.storage import split_s3, store_error
 
 __all__ = ["is_s3_uri", "split_s3_uri", "s3_client", "put_file", "put_json", "get_text", "download", "list_keys",
            "delete_keys", "create_json", "get_json_etag", "replace_json", "PreconditionFailed"]
@@ -31,14 +32,7 @@ def is_s3_uri(value: Any) -> bool:
 
 def split_s3_uri(uri: str) -> Tuple[str, str]:
     """``s3://bucket/a/b`` -> ("bucket", "a/b") (no trailing slash)."""
-    rest = uri.split("://", 1)[1]
-    bucket, _, prefix = rest.partition("/")
-    if len(bucket) < 3:
-        raise DefinitionError(f"S3 URI {uri!r} has no valid bucket name")
-    parts = [p for p in prefix.split("/") if p]
-    if any(p in (".", "..") for p in parts):
-        raise DefinitionError(f"S3 URI {uri!r} may not contain '.' or '..' path segments")
-    return bucket, "/".join(parts)
+    return split_s3(uri)
 
 
 def s3_client(storage_options: Optional[Mapping[str, str]] = None) -> Any:
@@ -69,13 +63,8 @@ def _is_missing(exc: Exception) -> bool:
 
 
 def _store_error(exc: Exception, bucket: str, what: str) -> StoreError:
-    """A StoreError for a failed S3 call; a missing bucket is named with what to check."""
-    if _code(exc) == "NoSuchBucket":
-        return StoreError(f"S3 bucket {bucket!r} does not exist ({what}); check the bucket name in the s3:// URI, "
-                          "the endpoint (AWS_ENDPOINT_URL) and the region/account of the credentials, or create it")
-    if isinstance(exc, StoreError):
-        return exc
-    return StoreError(f"cannot {what}: {exc}")
+    """A StoreError for a failed S3 call (the rule of :func:`seeknal_spark.storage.store_error`)."""
+    return store_error(exc, f"s3://{bucket}", what)
 
 
 def put_file(client: Any, path: str, bucket: str, key: str) -> None:
