@@ -125,7 +125,7 @@ out["train_duckdb"] = sorted([int(u), pd.Timestamp(t).strftime("%Y-%m-%dT%H:%M:%
 
 keys = [{"user": u} for u in (1, 2, 3, 4, 5)]
 HistoricalFeatures([FeatureLookup(source=fg)]).using_latest().serve(
-    "user_online", target=f"s3://{BUCKET}/online", storage_options=OPTIONS, cache_dir=CACHE + "/pub")
+    "user_online", target=f"s3://{BUCKET}/online", storage_options=OPTIONS)  # cache: the online store
 opened = OnlineFeatures.open(f"s3://{BUCKET}/online/user_online", storage_options=OPTIONS, cache_dir=CACHE + "/read")
 out["online_s3"] = opened.get_features(keys=keys)
 local_fg = FeatureGroup("user_spend", store=local_store).get_or_create()
@@ -153,7 +153,8 @@ def test_portable_store_on_s3_end_to_end_and_no_secret_anywhere(s3_endpoint, tmp
     manifest = tmp_path / "train.json"
     done = run_with_s3_session(_SCENARIO, env={
         "BUCKET": bucket, "LOCAL_ROOT": str(tmp_path / "offline"), "LOCAL_ONLINE": str(tmp_path / "online"),
-        "MANIFEST": str(manifest), "CACHE": str(tmp_path / "cache"), "WRITES": _writes(), "TZ": "UTC"},
+        "MANIFEST": str(manifest), "CACHE": str(tmp_path / "cache"), "WRITES": _writes(), "TZ": "UTC",
+        "SEEKNAL_ONLINE_STORE": str(tmp_path / "online_default")},
         options=s3_endpoint.options)
     out = _result(done.stdout)
 
