@@ -99,6 +99,8 @@ def rows_of(df, time_col):
     return sorted([r[0], r[1], r[2]] for r in df.select("user", F.date_format(time_col, "yyyy-MM-dd'T'HH:mm:ss"),
                                                         "v").collect())
 out["stored"] = rows_of(fg.to_dataframe(), "ts")
+out["newest"] = fg.freshness(now="2024-03-04").newest_event_time.strftime("%Y-%m-%dT%H:%M:%S")
+out["validation_history"] = len(fg.validation_history())
 
 # an object-store failure injected after the upload (a check that raises): nothing changes
 failing = group(s3_store)
@@ -162,6 +164,7 @@ def test_portable_store_on_s3_end_to_end_and_no_secret_anywhere(s3_endpoint, tmp
     stored = sorted([u, _iso(t), v] for u, t, v in _stored_rows())
     assert out["stored"] == stored                       # first write, overwrite of part of a day, append
     assert out["s3_versions"] == out["local_versions"]
+    assert out["newest"] == max(_iso(t) for _, t, _ in _stored_rows()) and out["validation_history"] == 0
     assert out["failed_write"].startswith("RuntimeError: injected failure")
     assert out["version_after_failure"] == out["s3_versions"] and out["stored_after_failure"] == stored
     assert out["train_spark"] == _training_oracle()       # point-in-time, Spark engine
