@@ -311,3 +311,29 @@ def test_concurrent_delta_rs_commits_on_s3_have_one_winner_per_version(s3_endpoi
     assert sorted(outcomes, key=str) == [1, "taken", "taken", "taken"]
     table = delta_log.open_table(uri, storage_options=opts)
     assert table.version() == 1 and len(delta_log.live_files(table)) == 2
+
+
+def test_storage_rules_map_uris_and_options_per_client_and_never_show_secrets(monkeypatch):
+    from seeknal_spark import storage
+
+    for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ALLOW_HTTP"):
+        monkeypatch.delenv(name, raising=False)
+    assert storage.hadoop_uri("s3://b1b/x/y") == "s3a://b1b/x/y" and storage.hadoop_uri("/tmp/x") == "/tmp/x"
+    assert storage.object_store_uri("s3a://b1b/x") == "s3://b1b/x" and storage.fs_path("s3://b1b/x/") == "b1b/x"
+    opts = {"aws_endpoint_url": "http://127.0.0.1:9", "AWS_ACCESS_KEY_ID": "AKIAX", "AWS_SECRET_ACCESS_KEY": "s3cr3t!",
+            "AWS_SESSION_TOKEN": "tok3n"}
+    assert storage.hadoop_options(opts) == {
+        "fs.s3a.endpoint": "http://127.0.0.1:9", "fs.s3a.path.style.access": "true",
+        "fs.s3a.connection.ssl.enabled": "false", "fs.s3a.endpoint.region": "us-east-1",
+        "fs.s3a.access.key": "AKIAX", "fs.s3a.secret.key": "s3cr3t!", "fs.s3a.session.token": "tok3n",
+        "fs.s3a.aws.credentials.provider": "org.apache.hadoop.fs.s3a.TemporaryAWSCredentialsProvider"}
+    assert storage.hadoop_options(None) == {}
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "https://minio.internal:9000")
+    assert storage.hadoop_options(None)["fs.s3a.connection.ssl.enabled"] == "true"  # endpoint from the environment
+    assert storage.delta_rs_options("s3://b1b/t", opts)["conditional_put"] == "etag"
+    assert storage.delta_rs_options("s3://b1b/t", opts)["AWS_ALLOW_HTTP"] == "true"
+    assert storage.delta_rs_options("/local/t", None) is None
+    shown = repr(FeatureStoreFileOutput(path="s3://b1b/t", storage_options=opts)) + repr(storage.StorageOptions(opts))
+    assert "s3cr3t!" not in shown and "tok3n" not in shown and "s3://b1b/t" in shown
+    assert FeatureStoreFileOutput(path="s3://b1b/t", storage_options=opts) == FeatureStoreFileOutput(path="s3://b1b/t")
+    assert storage.redact("failed with s3cr3t! and tok3n", opts) == "failed with *** and ***"
