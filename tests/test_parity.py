@@ -14,7 +14,7 @@ from seeknal_spark import (
     OfflineMaterialization,
     OfflineStore,
 )
-from seeknal_spark.monitoring.parity import ParityError, SkewReport, check_skew, validate_parity
+from seeknal_spark import ParityError, SkewReport, check_skew, validate_parity
 from seeknal_spark.retrieval import FeatureLookup, HistoricalFeatures
 from seeknal_spark.serving import OnlineFeatures, ServingSource, publish_online_table
 

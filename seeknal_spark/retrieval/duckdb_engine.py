@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
 from seeknal_spark.typenames import type_name
 from seeknal_spark.errors import DataError, DefinitionError, SchemaError
 from seeknal_spark.offline import delta_log
-from seeknal_spark.serving.export import local_path
-from seeknal_spark.serving.sqltypes import duckdb_type, quote_ident as q
+from seeknal_spark.offline.layout import local_path
+from seeknal_spark.sqltypes import duckdb_type, quote_ident as q
 
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa

@@ -26,7 +26,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import numpy as np
 
 from seeknal_spark.errors import StoreError
-from seeknal_spark.serving.sqltypes import INTEGER_TYPES, quote_ident
+from seeknal_spark.sqltypes import INTEGER_TYPES, quote_ident
 
 __all__ = ["sidecar_path", "ensure_sidecar", "attach", "MappedFile", "SortedIntIndex", "SortedBytesIndex"]
 

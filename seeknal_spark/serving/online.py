@@ -13,9 +13,11 @@ import datetime as dt
 import threading
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
-from seeknal_spark.errors import DefinitionError, StoreError
+from seeknal_spark.errors import DefinitionError, ParityError, StoreError
 from seeknal_spark.serving.location import Location, resolve_location
 from seeknal_spark.serving.snapshot import INDEX_MODES, Snapshot, key_type_ok, missing_key, open_snapshot
+from seeknal_spark.serving.spec_parity import parity_differences
+from seeknal_spark.vocabulary.manifest_file import load_manifest
 
 __all__ = ["OnlineFeatures"]
 
@@ -243,9 +245,9 @@ class OnlineFeatures:
     def validate_parity(self, manifest: Any, *, check_delta_versions: bool = False) -> None:
         """Raise ParityError unless this table serves what the training manifest records (names, order, types,
         sources, schema versions; Delta versions too when asked)."""
-        from seeknal_spark.monitoring.parity import validate_parity
-
-        validate_parity(manifest, self, check_delta_versions=check_delta_versions)
+        diffs = parity_differences(load_manifest(manifest), self.metadata, check_delta_versions=check_delta_versions)
+        if diffs:
+            raise ParityError(f"{self.name!r} (version {self.version})", diffs)
 
     def close(self) -> None:
         self._snap.close()

@@ -1,60 +1,31 @@
-"""Training-serving parity: a training manifest against an online table (definition), and online values against
-point-in-time offline values at the online table's as-of time (data skew).
+"""Training-serving parity of an online table: :func:`validate_parity` (Spark-free).
 
-* :func:`validate_parity` compares what a model was trained on (a training-set manifest) with what an online table
-  serves: feature names and order, types, stored names, source groups (table, join keys, event time, TTL) and their
-  schema versions. It raises :class:`ParityError` listing every difference. No Spark needed.
-* :func:`check_skew` looks up a sample of keys online and computes the same keys' point-in-time features from the
-  offline store at the table's ``as_of`` (``HistoricalFeatures.using_spine`` with a spine of ``(keys, as_of)``),
-  and reports mismatches per feature in a :class:`SkewReport`.
+It compares what a model was trained on (a training-set manifest) with what an online table serves: feature names
+and order, types, stored names, source groups (table, join keys, event time, TTL) and their schema versions, as
+lookup specs (``serving/spec_parity.py``), and raises :class:`~seeknal_spark.errors.ParityError` listing every
+difference. The Spark-based value comparison is ``seeknal_spark.workflows.skew.check_skew``.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import math
 import os
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Mapping, Optional, Union
 
-from seeknal_spark.errors import DefinitionError, SeeknalError
+from seeknal_spark.errors import DefinitionError, ParityError
+from seeknal_spark.serving.online import OnlineFeatures
+from seeknal_spark.vocabulary.manifest_file import load_manifest
 
-if TYPE_CHECKING:  # pragma: no cover
-    from pyspark.sql import SparkSession
-
-    from seeknal_spark.retrieval import HistoricalFeatures
-    from seeknal_spark.serving import OnlineFeatures
-
-__all__ = ["ParityError", "validate_parity", "FeatureSkew", "SkewReport", "check_skew"]
-
-_AS_OF_COL = "__seeknal_as_of"
-DEFAULT_SAMPLE = 1000
+__all__ = ["ParityError", "validate_parity", "open_online"]
 
 
-class ParityError(SeeknalError):
-    """A training manifest and an online table disagree; ``differences`` lists every disagreement."""
-
-    def __init__(self, table: str, differences: Sequence[str]) -> None:
-        self.differences = list(differences)
-        super().__init__(f"online table {table} does not serve what the model was trained on "
-                         f"({len(self.differences)} difference(s)):\n  - " + "\n  - ".join(self.differences)
-                         + "\nrepublish the online table from the training set's lookups (same groups, features, "
-                         "names, TTLs and schema versions), or retrain")
-
-
-def _open(online_table: Any, store_root: Optional[str]) -> "OnlineFeatures":
-    from seeknal_spark.serving import OnlineFeatures
-
+def open_online(online_table: Any, store_root: Optional[str]) -> OnlineFeatures:
+    """``online_table`` itself when it is an OnlineFeatures, else the table of that name / path / URI, opened."""
     if isinstance(online_table, OnlineFeatures):
         return online_table
     if isinstance(online_table, (str, os.PathLike)):
         return OnlineFeatures.open(os.fspath(online_table), store_root=store_root)
     raise DefinitionError(f"online_table must be an OnlineFeatures or a table name/path, got "
                           f"{type(online_table).__name__}")
-
-
-def _ttl_seconds(micros: Optional[int]) -> Optional[float]:
-    return None if micros is None else micros / 1_000_000
 
 
 def validate_parity(manifest: Union[Mapping[str, Any], str, "os.PathLike[str]"], online_table: Any, *,
@@ -75,263 +46,5 @@ def validate_parity(manifest: Union[Mapping[str, Any], str, "os.PathLike[str]"],
     Example:
         >>> validate_parity("models/churn/train.json", OnlineFeatures.open("churn_features"))  # doctest: +SKIP
     """
-    from seeknal_spark.retrieval.manifest import load_manifest
-    from seeknal_spark.serving.sqltypes import type_label
-
-    data = load_manifest(manifest)
-    table = _open(online_table, store_root)
-    meta = table.metadata
-    diffs: List[str] = []
-
-    # features: names, order, types, stored names, sources
-    key_sets: Dict[frozenset, List[Dict[str, Any]]] = {}
-    for entry in data["lookups"]:
-        label = f"{entry['group']['project']}/{entry['group']['name']}"
-        for f in entry["features"]:
-            key_sets.setdefault(frozenset(entry["group"]["join_keys"]), []).append(
-                {"name": f["output"], "stored_name": f["name"], "type": type_label(f["type"]), "source": label})
-    trained = [f for group in key_sets.values() for f in group]
-    served = [f for t in meta["tables"] for f in t["features"]]
-    trained_names, served_names = [f["name"] for f in trained], [f["name"] for f in served]
-    missing = [n for n in trained_names if n not in served_names]
-    extra = [n for n in served_names if n not in trained_names]
-    if missing:
-        diffs.append(f"features trained on but not served: {missing}")
-    if extra:
-        diffs.append(f"features served but not trained on: {extra}")
-    common_trained = [n for n in trained_names if n in served_names]
-    common_served = [n for n in served_names if n in trained_names]
-    if common_trained != common_served:
-        diffs.append(f"feature order differs: trained {common_trained}, served {common_served}")
-    by_name = {f["name"]: f for f in served}
-    for f in trained:
-        online = by_name.get(f["name"])
-        if online is None:
-            continue
-        if online["offline_type"] != f["type"]:
-            diffs.append(f"feature {f['name']!r}: type {f['type']} in training, {online['offline_type']} online")
-        if online["stored_name"] != f["stored_name"]:
-            diffs.append(f"feature {f['name']!r}: stored feature {f['stored_name']!r} in training, "
-                         f"{online['stored_name']!r} online")
-        if online["source"] != f["source"]:
-            diffs.append(f"feature {f['name']!r}: from {f['source']} in training, from {online['source']} online")
-
-    # source groups: table, keys, event time, TTL, versions
-    online_sources: Dict[str, List[Dict[str, Any]]] = {}
-    for src in meta["sources"]:
-        online_sources.setdefault(f"{src['project']}/{src['name']}", []).append(src)
-    for entry in data["lookups"]:
-        group = entry["group"]
-        label = f"{group['project']}/{group['name']}"
-        candidates = online_sources.get(label) or []
-        if not candidates:
-            diffs.append(f"feature group {label} is not a source of the online table")
-            continue
-        src = candidates.pop(0)
-        if src["table_uri"] != group["table_path"]:
-            diffs.append(f"{label}: table {group['table_path']} in training, {src['table_uri']} online")
-        if list(src["join_keys"]) != list(group["join_keys"]):
-            diffs.append(f"{label}: join keys {group['join_keys']} in training, {src['join_keys']} online")
-        if src["event_time_col"] != group["event_time_col"]:
-            diffs.append(f"{label}: event-time column {group['event_time_col']!r} in training, "
-                         f"{src['event_time_col']!r} online")
-        ttl = _ttl_seconds(entry.get("ttl_micros"))
-        if src.get("ttl_seconds") != ttl:
-            diffs.append(f"{label}: TTL {ttl} s in training, {src.get('ttl_seconds')} s online")
-        if src.get("schema_version") != entry["schema_version"]:
-            diffs.append(f"{label}: schema version {entry['schema_version']} in training, "
-                         f"{src.get('schema_version')} online")
-        if check_delta_versions and src.get("delta_version") != entry["delta_version"]:
-            diffs.append(f"{label}: Delta version {entry['delta_version']} in training, "
-                         f"{src.get('delta_version')} online")
-    for label, rest in online_sources.items():
-        for _ in rest:
-            diffs.append(f"the online table has a source {label} that the training set did not use")
-    if diffs:
-        raise ParityError(f"{table.name!r} (version {table.version})", diffs)
-
-
-# -- skew ----------------------------------------------------------------------------------------------------
-@dataclass
-class FeatureSkew:
-    """Online vs offline values of one feature over the sampled keys."""
-
-    name: str
-    checked: int = 0
-    mismatches: int = 0
-    example_keys: List[Dict[str, Any]] = field(default_factory=list)
-    examples: List[Tuple[Dict[str, Any], Any, Any]] = field(default_factory=list)  # (key, online, offline)
-
-    @property
-    def mismatch_rate(self) -> float:
-        return self.mismatches / self.checked if self.checked else 0.0
-
-
-@dataclass
-class SkewReport:
-    """Result of :func:`check_skew`: per-feature mismatch counts with example keys.
-
-    Example:
-        >>> report = check_skew(table, hist, sample_keys=200)      # doctest: +SKIP
-        >>> report.has_skew, report.mismatched_features            # doctest: +SKIP
-        (True, ['amount_7d'])
-    """
-
-    table: str
-    version: int
-    as_of: dt.datetime
-    keys_checked: int
-    features: Dict[str, FeatureSkew]
-    not_compared: List[str] = field(default_factory=list)  # served features no lookup produces
-
-    @property
-    def has_skew(self) -> bool:
-        return any(f.mismatches for f in self.features.values())
-
-    @property
-    def mismatched_features(self) -> List[str]:
-        return [n for n, f in self.features.items() if f.mismatches]
-
-    def to_rows(self) -> List[Dict[str, Any]]:
-        """One dict per feature: name, checked, mismatches, mismatch_rate, example_keys."""
-        return [{"feature": f.name, "checked": f.checked, "mismatches": f.mismatches,
-                 "mismatch_rate": f.mismatch_rate, "example_keys": f.example_keys} for f in self.features.values()]
-
-    def __str__(self) -> str:
-        lines = [f"skew check of online table {self.table} v{self.version} as of {self.as_of.isoformat()}: "
-                 f"{self.keys_checked} key(s)"]
-        for f in self.features.values():
-            lines.append(f"  {f.name}: {f.mismatches}/{f.checked} mismatched"
-                         + (f", e.g. {f.examples[0][0]} online={f.examples[0][1]!r} offline={f.examples[0][2]!r}"
-                            if f.examples else ""))
-        if self.not_compared:
-            lines.append(f"  not compared (no lookup produces them): {self.not_compared}")
-        return "\n".join(lines)
-
-
-def _as_hist(source: Any) -> "HistoricalFeatures":
-    from seeknal_spark.retrieval import FeatureLookup, HistoricalFeatures
-
-    if isinstance(source, HistoricalFeatures):
-        return source
-    if isinstance(source, FeatureLookup) or (isinstance(source, Sequence) and not isinstance(source, str)):
-        return HistoricalFeatures(source)
-    raise DefinitionError(f"check_skew needs a HistoricalFeatures or FeatureLookup(s), got {type(source).__name__}")
-
-
-def _sample_keys(path: str, table: Mapping[str, Any], n: int, seed: int) -> List[Tuple[Any, ...]]:
-    from seeknal_spark.serving.snapshot import connect_readonly as _connect
-    from seeknal_spark.serving.sqltypes import quote_ident
-
-    keys = ", ".join(quote_ident(k) for k in table["join_keys"])
-    con = _connect(path)
-    try:
-        return [tuple(r) for r in con.execute(
-            f"SELECT {keys} FROM {quote_ident(table['table'])} ORDER BY hash({keys}, $seed), {keys} LIMIT $n",
-            {"seed": int(seed), "n": int(n)}).fetchall()]
-    finally:
-        con.close()
-
-
-def _norm(value: Any) -> Any:
-    if isinstance(value, dt.datetime):
-        return value.astimezone(dt.timezone.utc)  # naive (Spark, local time) and aware (DuckDB) alike
-    if hasattr(value, "asDict"):
-        return {k: _norm(v) for k, v in value.asDict(recursive=False).items()}
-    if isinstance(value, dict):
-        return {k: _norm(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_norm(v) for v in value]
-    return value
-
-
-def _same(a: Any, b: Any, rel_tol: float) -> bool:
-    a, b = _norm(a), _norm(b)
-    if isinstance(a, float) and isinstance(b, float):
-        if math.isnan(a) or math.isnan(b):
-            return math.isnan(a) and math.isnan(b)
-        return a == b or (rel_tol > 0 and math.isclose(a, b, rel_tol=rel_tol))
-    return bool(a == b) and (a is None) == (b is None)
-
-
-def check_skew(online_table: Any, hist_or_lookups: Any, sample_keys: Union[None, int, Sequence[Mapping[str, Any]]]
-               = None, spark: Optional["SparkSession"] = None, *, seed: int = 0, rel_tol: float = 0.0,
-               max_examples: int = 5, store_root: Optional[str] = None) -> SkewReport:
-    """Compare online values with the offline store's point-in-time values at the online table's ``as_of``.
-
-    Args:
-        online_table: an ``OnlineFeatures`` or a table name / path to open.
-        hist_or_lookups: the ``HistoricalFeatures`` (or FeatureLookup(s)) the table is meant to serve; features
-            are matched by output name. Fill rules are not applied (serving does not fill nulls).
-        sample_keys: None for up to 1000 keys, an int for that many keys (a deterministic pseudo-random sample of
-            the online table's keys, ``seed``), or explicit key dicts (keys absent online count too).
-        spark: the session for the offline side (default: ``get_spark()``).
-        rel_tol: relative tolerance for float values (default exact).
-        max_examples: example keys kept per feature.
-
-    Returns:
-        A SkewReport with per-feature counts; ``report.has_skew`` is True when any value differs.
-
-    Example:
-        >>> report = check_skew(OnlineFeatures.open("user_features"), hist, sample_keys=500)   # doctest: +SKIP
-        >>> print(report)                                                                       # doctest: +SKIP
-    """
-    from seeknal_spark.retrieval import HistoricalFeatures
-    from seeknal_spark.session import get_spark
-
-    table = _open(online_table, store_root)
-    hist = _as_hist(hist_or_lookups)
-    if sample_keys is not None and not isinstance(sample_keys, int) and isinstance(sample_keys, (str, Mapping)):
-        raise DefinitionError("sample_keys must be None, a number of keys, or a list of key dicts")
-    if isinstance(sample_keys, bool) or (isinstance(sample_keys, int) and sample_keys < 1):
-        raise DefinitionError(f"sample_keys must be a positive number of keys, got {sample_keys!r}")
-    session = get_spark(spark)
-    resolved = hist.resolve()
-    meta = table.metadata
-    as_of = table.as_of
-    served = set(table.feature_names)
-    produced = {o for r in resolved for o in r.output_names}
-    features: Dict[str, FeatureSkew] = {}
-    keys_checked = 0
-    for t in meta["tables"]:
-        keys = list(t["join_keys"])
-        names = [f["name"] for f in t["features"] if f["name"] in produced]
-        lookups = [lk for lk, r in zip(hist.lookups, resolved)
-                   if set(r.join_keys) == set(keys) and set(r.output_names) & served]
-        if not names or not lookups:
-            continue
-        if sample_keys is None or isinstance(sample_keys, int):
-            key_rows = _sample_keys(table.path, t, sample_keys or DEFAULT_SAMPLE, seed)
-        else:
-            key_rows = []
-            for kd in sample_keys:
-                missing = [k for k in keys if k not in kd]
-                if missing:
-                    raise DefinitionError(f"sample key {dict(kd)!r} lacks join key(s) {missing} of online table "
-                                          f"{table.name!r}")
-                key_rows.append(tuple(kd[k] for k in keys))
-            key_rows = list(dict.fromkeys(key_rows))
-        if not key_rows:
-            continue
-        keys_checked += len(key_rows)
-        ddl = ", ".join(f"`{k['name'].replace('`', '``')}` {k['offline_type']}" for k in t["key_types"])
-        spine = session.createDataFrame([(*kv, as_of) for kv in key_rows], f"{ddl}, {_AS_OF_COL} timestamp")
-        offline_rows = HistoricalFeatures(lookups).using_spine(spine, date_col=_AS_OF_COL).to_dataframe_with_spine()
-        offline = {tuple(r[k] for k in keys): r for r in offline_rows.select(*keys, *names).collect()}
-        online = table.get_features([dict(zip(keys, kv)) for kv in key_rows], feature_names=names)
-        for name in names:
-            features.setdefault(name, FeatureSkew(name))
-        for kv, row in zip(key_rows, online):
-            off = offline.get(tuple(kv))
-            for name in names:
-                skew = features[name]
-                skew.checked += 1
-                off_value = off[name] if off is not None else None
-                if not _same(row.get(name), off_value, rel_tol):
-                    skew.mismatches += 1
-                    if len(skew.examples) < max_examples:
-                        key = dict(zip(keys, kv))
-                        skew.example_keys.append(key)
-                        skew.examples.append((key, row.get(name), off_value))
-    return SkewReport(table=table.name, version=table.version, as_of=as_of, keys_checked=keys_checked,
-                      features=features, not_compared=[n for n in table.feature_names if n not in produced])
+    open_online(online_table, store_root).validate_parity(load_manifest(manifest),
+                                                          check_delta_versions=check_delta_versions)

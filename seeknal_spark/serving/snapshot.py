@@ -17,7 +17,7 @@ from seeknal_spark.errors import DefinitionError, StoreError
 from seeknal_spark.serving.export import read_metadata
 from seeknal_spark.serving.location import LocalFile, Location
 from seeknal_spark.serving.manifest import ChecksumError
-from seeknal_spark.serving.sqltypes import FLOAT_TYPES, INTEGER_TYPES, quote_ident
+from seeknal_spark.sqltypes import FLOAT_TYPES, INTEGER_TYPES, quote_ident
 
 __all__ = ["INDEX_MODES", "Snapshot", "open_snapshot", "missing_key", "key_type_ok", "connect_readonly",
            "column_values"]
