@@ -1,10 +1,13 @@
-"""Building blocks of the ``seeknal-spark`` command line: group specs (reference or YAML), time ranges and chunks,
-and the commands themselves. Nothing here calls ``sys.exit`` or configures logging (``seeknal_spark.cli`` does).
+"""The ``seeknal-spark`` command line, the one interface package: ``main`` (argument parsing, exit codes, logging:
+``cli/main.py``) and its building blocks: group specs (reference or YAML), time ranges and chunks (``spec``), the
+Spark jobs (``commands``), the operator commands without Spark (``operate``, ``report``) and the spark-submit
+planner (``submit_plan``). ``jobs/`` holds the thin spark-submit entry points that call ``main``.
 """
 
 from __future__ import annotations
 
-from seeknal_spark.jobs_lib.spec import (
+from seeknal_spark.cli.main import main
+from seeknal_spark.cli.spec import (
     GroupSpec,
     UsageError,
     chunk_run_id,
@@ -13,4 +16,4 @@ from seeknal_spark.jobs_lib.spec import (
     plan_chunks,
 )
 
-__all__ = ["GroupSpec", "UsageError", "chunk_run_id", "load_group_spec", "parse_duration", "plan_chunks"]
+__all__ = ["main", "GroupSpec", "UsageError", "chunk_run_id", "load_group_spec", "parse_duration", "plan_chunks"]

@@ -10,7 +10,7 @@ import os
 import warnings
 from typing import Any, Dict, List, Optional
 
-from seeknal_spark.jobs_lib.spec import UsageError
+from seeknal_spark.cli.spec import UsageError
 
 __all__ = ["GroupRef", "list_groups", "describe_group", "group_history", "vacuum_group"]
 
