@@ -60,6 +60,24 @@ def test_parity_of_a_table_published_from_the_training_lookups(setup, tmp_path):
     validate_parity(setup["manifest"], "train_match", store_root=str(tmp_path / "online"), check_delta_versions=True)
 
 
+def test_resolved_lookups_manifest_and_online_metadata_record_one_spec(setup, tmp_path):
+    """One vocabulary: the spec a lookup resolves to is what the manifest and the online metadata read back as
+    (same group, features with stored/output names and types, TTL in microseconds, Delta and schema version)."""
+    from seeknal_spark.vocabulary import LookupSpec
+
+    resolved = [r.spec for r in setup["hist"].resolve()]
+    assert resolved[0].ttl_micros == 20 * 3600 * 1_000_000 and resolved[1].ttl_micros is None
+    assert [f.output_name for f in resolved[0].features] == ["s_amount", "s_n"]
+    assert [(f.stored_name, f.output_name, f.type) for f in resolved[1].features] == [("segment", "seg", "string")]
+    assert [LookupSpec.from_dict(e) for e in setup["manifest"]["lookups"]] == resolved
+    assert [LookupSpec.from_dict(s.to_dict()) for s in resolved] == resolved
+    table = setup["hist"].serve("spec_match", feature_end_time=AS_OF, store_root=str(tmp_path / "online"))
+    online = [LookupSpec.from_dict(s) for s in table.metadata["sources"]]
+    assert [s.group for s in online] == [s.group for s in resolved]
+    assert [(s.ttl_micros, s.delta_version, s.schema_version) for s in online] == \
+        [(s.ttl_micros, s.delta_version, s.schema_version) for s in resolved]
+
+
 def test_parity_lists_every_difference(setup, spark, tmp_path):
     spend = setup["spend"]
     # the group moves on: a new feature (schema v2); the table is published from the group, not the lookups
