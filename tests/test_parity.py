@@ -74,6 +74,7 @@ def test_resolved_lookups_manifest_and_online_metadata_record_one_spec(setup, tm
     table = setup["hist"].serve("spec_match", feature_end_time=AS_OF, store_root=str(tmp_path / "online"))
     online = [LookupSpec.from_dict(s) for s in table.metadata["sources"]]
     assert [s.group for s in online] == [s.group for s in resolved]
+    assert [s.features for s in online] == [s.features for s in resolved]
     assert [(s.ttl_micros, s.delta_version, s.schema_version) for s in online] == \
         [(s.ttl_micros, s.delta_version, s.schema_version) for s in resolved]
 
