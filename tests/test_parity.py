@@ -17,6 +17,7 @@ from seeknal_spark import (
 from seeknal_spark import ParityError, SkewReport, check_skew, validate_parity
 from seeknal_spark.retrieval import FeatureLookup, HistoricalFeatures
 from seeknal_spark.serving import OnlineFeatures, ServingSource, publish_online_table
+from tests.support.oracle import latest_as_of
 
 UTC = dt.timezone.utc
 T0 = dt.datetime(2024, 5, 1, tzinfo=UTC)
@@ -116,11 +117,7 @@ def test_parity_lists_every_difference(setup, spark, tmp_path):
 
 def _offline_as_of(rows, key, as_of, ttl):
     """Oracle: the latest raw row of ``key`` with as_of - ttl <= ts <= as_of (later list entries win ties)."""
-    best = None
-    for row in rows:
-        if row[0] == key and as_of - ttl <= row[1] <= as_of and (best is None or row[1] >= best[1]):
-            best = row
-    return best
+    return latest_as_of(rows, lambda row: row[0] == key, lambda row: row[1], as_of, ttl=ttl)
 
 
 def test_no_skew_after_publishing_then_skew_after_an_overwrite(setup, spark, tmp_path):
