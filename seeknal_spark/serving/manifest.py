@@ -17,7 +17,7 @@ from seeknal_spark.atomic import fsync_dir, fsync_file, write_json_atomic
 from seeknal_spark.errors import StoreError
 
 __all__ = ["POINTER", "ChecksumError", "sha256_file", "verify_file", "version_file_name", "parse_version",
-           "write_json_atomic", "fsync_dir", "load_manifest"]
+           "write_json_atomic", "fsync_dir", "fsync_file", "load_manifest"]
 
 POINTER = "CURRENT.json"
 _VERSION_FILE = re.compile(r"v(\d{6,})-([0-9a-f]+)\.(duckdb|json|idx)")
