@@ -11,7 +11,7 @@ import datetime as dt
 import decimal
 import threading
 from operator import itemgetter
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Protocol, Sequence, Tuple
 
 from seeknal_spark.errors import DefinitionError, StoreError
 from seeknal_spark.serving.arrow_columns import NUMPY_DTYPES, column_values, fast_numeric, numpy_of
@@ -20,8 +20,8 @@ from seeknal_spark.serving.location import LocalFile, Location
 from seeknal_spark.serving.manifest import ChecksumError
 from seeknal_spark.sqltypes import FLOAT_TYPES, INTEGER_TYPES, quote_ident
 
-__all__ = ["INDEX_MODES", "Snapshot", "open_snapshot", "missing_key", "key_type_ok", "connect_readonly",
-           "column_values"]
+__all__ = ["INDEX_MODES", "Snapshot", "open_snapshot", "missing_key", "has_key", "key_type_ok", "connect_readonly",
+           "column_values", "KeyLookup"]
 
 INDEX_MODES = ("memory", "duckdb", "mmap")
 
@@ -313,3 +313,22 @@ def missing_key(kd: Any, key: str, keys: Sequence[str]) -> DefinitionError:
     if not isinstance(kd, Mapping):
         return DefinitionError(f"each key must be a dict of join keys {list(keys)}, got {kd!r}")
     return DefinitionError(f"key {dict(kd)!r} lacks join key {key!r}; this online table needs {list(keys)}")
+
+
+def has_key(kd: Any, key: str) -> bool:
+    """Whether the request ``kd`` holds join key ``key`` (False for anything that is not a mapping)."""
+    try:
+        return key in kd
+    except TypeError:
+        return False
+
+
+class KeyLookup(Protocol):
+    """How an index answers ``get_features``: (snapshot, plan, key dicts) -> one row dict per key, in order.
+
+    ``serving/index_rows.py``: the in-process index (``index="memory"`` or ``"mmap"``);
+    ``serving/duckdb_rows.py``: DuckDB's primary-key index (``index="duckdb"``).
+    """
+
+    def __call__(self, snap: "Snapshot", plan: list, keys: Sequence[Mapping[str, Any]]) -> List[Dict[str, Any]]:
+        ...
