@@ -38,10 +38,6 @@ class ResolvedLookup:
     label: Optional[str] = None  # the version label the lookup was pinned to (``FeatureLookup(version=...)``)
 
     @property
-    def name(self) -> str:
-        return self.lookup.source.name
-
-    @property
     def spec(self) -> "LookupSpec":
         """This lookup in the shared vocabulary: what a training manifest and an online table record of it."""
         from seeknal_spark.sqltypes import type_label
@@ -53,6 +49,10 @@ class ResolvedLookup:
                           tuple(FeatureRef(f, o, type_label(t)) for (f, t), o in zip(self.feature_types,
                                                                                      self.output_names)),
                           duration_micros(self.ttl), self.delta_version, self.schema_version, self.label)
+
+    @property
+    def name(self) -> str:
+        return self.lookup.source.name
 
 
 class FeatureLookup:

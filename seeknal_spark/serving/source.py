@@ -32,7 +32,7 @@ class ServingSource:
         ttl: rows older than ``as_of - ttl`` are not served (the key then returns null features); None = no limit.
         delta_version: publish the group as of this Delta version (None: its current version).
         label: the version label ``delta_version`` came from (recorded in the online table's metadata).
-        rows: who reads the group's snapshot (:class:`~seeknal_spark.offline.provided.RowsProvider`); None: the
+        rows: who reads the group's snapshot (:class:`~seeknal_spark.serving.provided.RowsProvider`); None: the
             export lists the live Parquet files with delta-rs and reads them with DuckDB.
 
     Example:
