@@ -7,7 +7,8 @@ from typing import Any, Optional, Tuple, Union
 
 from seeknal_spark.errors import DefinitionError
 
-__all__ = ["TimeLike", "to_utc", "time_range", "to_micros", "from_micros", "utc_date", "date_to_datetime", "pandas_utc"]
+__all__ = ["TimeLike", "to_utc", "time_range", "to_micros", "from_micros", "duration_micros", "micros_duration",
+           "utc_date", "date_to_datetime", "pandas_utc"]
 
 TimeLike = Union[dt.datetime, dt.date, str]
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
@@ -53,8 +54,19 @@ def date_to_datetime(value: dt.date) -> dt.datetime:
 
 def to_micros(value: dt.datetime) -> int:
     """Microseconds since the Unix epoch of an aware datetime (exact integer arithmetic)."""
-    delta = value - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+    return duration_micros(value - _EPOCH)
+
+
+def duration_micros(value: Optional[dt.timedelta]) -> Optional[int]:
+    """A duration in integer microseconds (exact; None stays None): the one timedelta -> microseconds."""
+    if value is None:
+        return None
+    return (value.days * 86_400 + value.seconds) * 1_000_000 + value.microseconds
+
+
+def micros_duration(micros: Optional[int]) -> Optional[dt.timedelta]:
+    """The inverse of :func:`duration_micros`."""
+    return None if micros is None else dt.timedelta(microseconds=int(micros))
 
 
 def from_micros(micros: int) -> dt.datetime:

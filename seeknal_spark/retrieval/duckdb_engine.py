@@ -220,7 +220,7 @@ def build_training_set(hist: "HistoricalFeatures", spine: Any, date_col: str, ke
     import numpy as np
     import pyarrow as pa
 
-    from seeknal_spark.timeutil import from_micros
+    from seeknal_spark.timeutil import duration_micros, from_micros
 
     table = spine_to_arrow(spine)
     columns = table.column_names
@@ -280,7 +280,7 @@ def build_training_set(hist: "HistoricalFeatures", spine: Any, date_col: str, ke
                 ttl = r.ttl
                 lower = None
                 if lo is not None and ttl is not None:
-                    lower = lo - (ttl.days * 86_400 + ttl.seconds) * 1_000_000 - ttl.microseconds
+                    lower = lo - duration_micros(ttl)
                 try:
                     from_micros(lower) if lower is not None else None
                 except (OverflowError, ValueError):
@@ -290,7 +290,7 @@ def build_training_set(hist: "HistoricalFeatures", spine: Any, date_col: str, ke
                 joins.append(f"ASOF LEFT JOIN ({sql}) f{j} ON {on} AND s.__sk_o >= f{j}.__sk_o")
                 live = f"f{j}.__sk_o IS NOT NULL"
                 if ttl is not None:
-                    ttl_us = (ttl.days * 86_400 + ttl.seconds) * 1_000_000 + ttl.microseconds
+                    ttl_us = duration_micros(ttl)
                     live += f" AND s.{_T} - f{j}.__sk_et <= {int(ttl_us)}"
                 for i, out in enumerate(r.output_names):
                     selects.append((out, f"CASE WHEN {live} THEN f{j}.__sk_f{i} END"))

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Sequence, Tuple, Uni
 from seeknal_spark.errors import DefinitionError, ManifestError, SpineMismatchError
 from seeknal_spark.retrieval.lookup import FeatureLookup, FillNull, ResolvedLookup
 from seeknal_spark.vocabulary.manifest_file import FORMAT, FORMAT_VERSION, load_manifest
-from seeknal_spark.vocabulary.specs import duration_micros, micros_duration
+from seeknal_spark.timeutil import duration_micros, micros_duration
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import Column, Row

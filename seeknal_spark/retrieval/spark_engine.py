@@ -14,7 +14,7 @@ from seeknal_spark.errors import DataError, DefinitionError, SchemaError
 from seeknal_spark.retrieval.asof import FeatureSide, asof_pass, qcol
 from seeknal_spark.retrieval.lookup import ResolvedLookup, apply_fill_nulls
 from seeknal_spark.retrieval.spine import key_type, require_spine_columns
-from seeknal_spark.timeutil import from_micros
+from seeknal_spark.timeutil import duration_micros, from_micros
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import Column, DataFrame
@@ -116,7 +116,7 @@ def retrieve(hist: "HistoricalFeatures", spine: "DataFrame", date_col: str, keep
                 stored_types[k].append((f"feature group {r.name!r}", rows.schema[k].dataType))
             sides.append(FeatureSide(df=rows, keys=list(key_set), event_time_col=r.event_time_col,
                                      seq_col=SEQ_COL, features=list(r.features), outputs=list(r.output_names),
-                                     ttl_micros=_micros(r.ttl)))
+                                     ttl_micros=duration_micros(r.ttl)))
         types = [key_type(frame_types[k], stored_types[k], k) for k in key_set]
         frame = asof_pass(frame, list(key_set), _SPINE_T, types, sides)
     result = frame.select(*[qcol(c) for c in base_cols], *[qcol(o) for o in outputs])
@@ -131,8 +131,3 @@ def _lower_bound(lo: Optional[dt.datetime], ttl: Optional[dt.timedelta]) -> Opti
     except OverflowError:
         return None
 
-
-def _micros(value: Optional[dt.timedelta]) -> Optional[int]:
-    if value is None:
-        return None
-    return (value.days * 86_400 + value.seconds) * 1_000_000 + value.microseconds

@@ -19,20 +19,9 @@ from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from seeknal_spark.sqltypes import type_label
+from seeknal_spark.timeutil import duration_micros, micros_duration
 
 __all__ = ["GroupRef", "FeatureRef", "LookupSpec", "duration_micros", "micros_duration", "specs_of"]
-
-
-def duration_micros(value: Optional[dt.timedelta]) -> Optional[int]:
-    """A duration in integer microseconds (exact; None stays None)."""
-    if value is None:
-        return None
-    return (value.days * 86_400 + value.seconds) * 1_000_000 + value.microseconds
-
-
-def micros_duration(micros: Optional[int]) -> Optional[dt.timedelta]:
-    """The inverse of :func:`duration_micros`."""
-    return None if micros is None else dt.timedelta(microseconds=int(micros))
 
 
 @dataclass(frozen=True)
