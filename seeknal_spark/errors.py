@@ -20,6 +20,7 @@ __all__ = [
     "ManifestError",
     "SpineMismatchError",
     "ParityError",
+    "StoredDefinitionError",
 ]
 
 
@@ -81,3 +82,8 @@ class ParityError(SeeknalError):
                          f"({len(self.differences)} difference(s)):\n  - " + "\n  - ".join(self.differences)
                          + "\nrepublish the online table from the training set's lookups (same groups, features, "
                          "names, TTLs and schema versions), or retrain")
+
+
+class StoredDefinitionError(SchemaError, DefinitionError):
+    """The join keys or event-time column given (by a write, a lookup or ``get_or_create``) differ from the ones
+    stored in the group's Delta log. A SchemaError and a DefinitionError, so either ``except`` catches it."""

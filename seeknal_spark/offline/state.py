@@ -212,12 +212,7 @@ def next_state(before: Optional[GroupState], base: GroupState, types: Dict[str, 
     if before is None:
         return replace(base, key_types=tuple((k, types[k]) for k in keys)).with_schema([(f, types[f]) for f in features])
     group, ts = base.name, base.event_time_col
-    if before.join_keys != tuple(keys):
-        raise SchemaError(f"feature group {group!r} is stored with join keys {list(before.join_keys)}; "
-                          f"this write uses {keys}")
-    if before.event_time_col != ts:
-        raise SchemaError(f"feature group {group!r} is stored with event-time column {before.event_time_col!r}; "
-                          f"this write uses {ts!r}")
+    check_stored_definition(repr(group), before, keys, ts, "this write")
     for key, stored in before.key_types:
         if types[key] != stored:
             raise SchemaError(f"join key {key!r} has type {type_name(types[key])} but is stored as "
@@ -235,3 +230,17 @@ def next_state(before: Optional[GroupState], base: GroupState, types: Dict[str, 
                               "write it under a new name")
     added = [(f, types[f]) for f in features if f not in registered]
     return before.with_schema(list(before.latest.features) + added)
+
+
+def check_stored_definition(group: str, stored: GroupState, join_keys: Sequence[str], event_time_col: str,
+                            given_by: str) -> None:
+    """Raise StoredDefinitionError unless ``join_keys`` and ``event_time_col`` (given by ``given_by``: a write, a
+    lookup, a definition) are the ones the group is stored with: the one check of a definition against the log."""
+    from seeknal_spark.errors import StoredDefinitionError
+
+    if tuple(stored.join_keys) != tuple(join_keys):
+        raise StoredDefinitionError(f"feature group {group} is stored with join keys {list(stored.join_keys)}; "
+                                    f"{given_by} uses {list(join_keys)}")
+    if stored.event_time_col != event_time_col:
+        raise StoredDefinitionError(f"feature group {group} is stored with event-time column "
+                                    f"{stored.event_time_col!r}; {given_by} uses {event_time_col!r}")

@@ -68,12 +68,9 @@ def _resolve(source: ServingSource, lower: Optional[dt.datetime], upper: dt.date
     if state is None:
         raise StoreError(f"Delta table {source.table_uri} has no seeknal feature-group state; it was not written "
                          "by seeknal_spark")
-    if tuple(state.join_keys) != tuple(source.join_keys):
-        raise DefinitionError(f"lookup {label} uses join keys {list(source.join_keys)} but the group is stored "
-                              f"with {list(state.join_keys)}")
-    if state.event_time_col != source.event_time_col:
-        raise DefinitionError(f"lookup {label} uses event-time column {source.event_time_col!r} but the group "
-                              f"is stored with {state.event_time_col!r}")
+    from seeknal_spark.offline.state import check_stored_definition
+
+    check_stored_definition(label, state, source.join_keys, source.event_time_col, "the lookup")
     registered = dict(state.all_features())
     specs = source.features or tuple((n, n) for n in registered)
     features = []
