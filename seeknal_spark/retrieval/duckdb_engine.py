@@ -220,6 +220,7 @@ def build_training_set(hist: "HistoricalFeatures", spine: Any, date_col: str, ke
     import numpy as np
     import pyarrow as pa
 
+    from seeknal_spark.retrieval.columns import spine_columns
     from seeknal_spark.timeutil import duration_micros, from_micros
 
     table = spine_to_arrow(spine)
@@ -231,15 +232,8 @@ def build_training_set(hist: "HistoricalFeatures", spine: Any, date_col: str, ke
         missing = [c for c in wanted if c not in columns]
         if missing:
             raise SchemaError(f"the spine has no column(s) {missing} ({what}); spine columns: {columns}; {hint}")
-    key_order: List[str] = []
-    for r in resolved:
-        key_order += [k for k in r.join_keys if k not in key_order]
-    base_cols = key_order + [date_col] + [c for c in keep_cols if c not in key_order and c != date_col]
+    base_cols = spine_columns(resolved, date_col, keep_cols)
     outputs = [(o, type_name(t)) for r in resolved for (_, t), o in zip(r.feature_types, r.output_names)]
-    clash = sorted({o for o, _ in outputs} & set(base_cols))
-    if clash:
-        raise DefinitionError(f"output feature column(s) {clash} collide with spine columns of the result "
-                              f"{base_cols}; give the lookup a prefix= or rename={{...}}")
     spine_types = [(c, _spark_type(table.schema.field(c).type, c)) for c in base_cols]
     types = dict(spine_types)
     fingerprint = _fingerprint(table, spine_types)
