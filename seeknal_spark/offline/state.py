@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
 
 __all__ = ["SchemaVersion", "GroupState", "WriteInfo", "STATE_KEY", "WRITE_KEY", "encode_commit_metadata",
-           "decode_commit_metadata", "next_state"]
+           "decode_commit_metadata", "commit_write_info", "check_stored_definition", "next_state"]
 
 STATE_KEY = "seeknal.state"
 WRITE_KEY = "seeknal.write"
@@ -168,12 +168,9 @@ def encode_commit_metadata(state: GroupState, info: WriteInfo) -> str:
                       separators=(",", ":"), sort_keys=True, default=str)
 
 
-def decode_commit_metadata(entry: Dict[str, Any]) -> Tuple[Optional[GroupState], Optional[Dict[str, Any]]]:
-    """(state, write info) recorded in one commit info, whichever engine wrote or reads it.
-
-    Current commits carry them in ``userMetadata`` (readable by every Delta engine, Spark's ``history()``
-    included); tables written by seeknal_spark 0.1 carried them as custom top-level commit-info keys.
-    """
+def _commit_payload(entry: Dict[str, Any]) -> Tuple[Any, Any]:
+    """The raw (state, write info) of one commit info: from ``userMetadata`` when it holds them, else the custom
+    top-level keys of seeknal_spark 0.1 tables."""
     state_raw: Any = entry.get(STATE_KEY)
     write_raw: Any = entry.get(WRITE_KEY)
     user = entry.get("userMetadata")
@@ -185,6 +182,27 @@ def decode_commit_metadata(entry: Dict[str, Any]) -> Tuple[Optional[GroupState],
         if isinstance(decoded, dict):
             state_raw = decoded.get(STATE_KEY, state_raw)
             write_raw = decoded.get(WRITE_KEY, write_raw)
+    return state_raw, write_raw
+
+
+def commit_write_info(entry: Dict[str, Any]) -> Optional[Dict[str, Any]]:
+    """The write info recorded in one commit info; None when it has none or it is unreadable (no state parsed)."""
+    raw = _commit_payload(entry)[1]
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except ValueError:
+            return None
+    return raw if isinstance(raw, dict) else None
+
+
+def decode_commit_metadata(entry: Dict[str, Any]) -> Tuple[Optional[GroupState], Optional[Dict[str, Any]]]:
+    """(state, write info) recorded in one commit info, whichever engine wrote or reads it.
+
+    Current commits carry them in ``userMetadata`` (readable by every Delta engine, Spark's ``history()``
+    included); tables written by seeknal_spark 0.1 carried them as custom top-level commit-info keys.
+    """
+    state_raw, write_raw = _commit_payload(entry)
     state = None
     if state_raw:
         state = GroupState.from_json(state_raw if isinstance(state_raw, str) else json.dumps(state_raw))
