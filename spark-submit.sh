@@ -111,7 +111,7 @@ planner=(--project "$project_conf" --cluster "$cluster_conf" --archive "$archive
 if [ "${WITH_DELTA:-0}" = "1" ]; then
   coord=${DELTA_PACKAGE:-}
   if [ -z "$coord" ] && [ -z "${DELTA_JARS:-}" ]; then
-    coord=$("$py" "$ROOT/seeknal_spark/jobs_lib/submit_plan.py" --mode delta-artifact --archive - --project - \
+    coord=$("$py" "$ROOT/seeknal_spark/cli/submit_plan.py" --mode delta-artifact --archive - --project - \
             --spark-home "$spark_home") || exit 2
   fi
   if [ -n "${DELTA_JARS:-}" ]; then
@@ -128,7 +128,7 @@ if [ "${WITH_DELTA:-0}" = "1" ]; then
 fi
 plan_file=$(mktemp)
 trap 'rm -f "$plan_file"' EXIT
-"$py" "$ROOT/seeknal_spark/jobs_lib/submit_plan.py" "${planner[@]}" -- "${extra[@]}" > "$plan_file"
+"$py" "$ROOT/seeknal_spark/cli/submit_plan.py" "${planner[@]}" -- "${extra[@]}" > "$plan_file"
 mapfile -d '' options < "$plan_file"
 rm -f "$plan_file"
 trap - EXIT

@@ -27,7 +27,7 @@ from seeknal_spark import (
 )
 from seeknal_spark.config import default_offline_store_path, default_online_store_path
 from seeknal_spark.examples import retail
-from seeknal_spark.monitoring import check_skew
+from seeknal_spark import check_skew
 from seeknal_spark.session import get_spark
 
 UTC = dt.timezone.utc

@@ -29,7 +29,6 @@ from seeknal_spark.feature_group import FeatureGroup
 from seeknal_spark.offline.labels import LabelledVersion
 from seeknal_spark.offline.state import SchemaVersion
 from seeknal_spark.offline.writer import WriteResult
-from seeknal_spark.monitoring import ParityError, SkewReport, check_skew, validate_parity
 from seeknal_spark.retrieval import (
     FeatureLookup,
     FillNull,
@@ -39,10 +38,11 @@ from seeknal_spark.retrieval import (
     SpineMismatchError,
 )
 from seeknal_spark.serving import OnlineFeatures
+from seeknal_spark.serving.parity import ParityError, validate_parity
 from seeknal_spark.transform import FeatureTransform, feature_transform, load_reference
 from seeknal_spark.validation import ValidationFailed, ValidationOutcome, load_suite
-
-__version__ = "0.1.0"
+from seeknal_spark.version import __version__
+from seeknal_spark.workflows.skew import SkewReport, check_skew
 
 __all__ = [
     "Entity",

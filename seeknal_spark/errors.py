@@ -5,6 +5,8 @@ Every error names the column, key or value at fault and says what to do about it
 
 from __future__ import annotations
 
+from typing import Sequence
+
 __all__ = [
     "SeeknalError",
     "DefinitionError",
@@ -15,6 +17,10 @@ __all__ = [
     "ConcurrentWriteError",
     "VersionLabelError",
     "LabelExistsError",
+    "ManifestError",
+    "SpineMismatchError",
+    "ParityError",
+    "StoredDefinitionError",
 ]
 
 
@@ -57,3 +63,27 @@ class LabelExistsError(VersionLabelError):
         super().__init__(message)
         self.label = label
         self.delta_version = delta_version
+
+
+class ManifestError(DefinitionError):
+    """A training-set manifest is malformed, or the stored groups no longer match what it records."""
+
+
+class SpineMismatchError(DataError):
+    """The spine given to rebuild a training set is not the spine the manifest was built from."""
+
+
+class ParityError(SeeknalError):
+    """A training manifest and an online table disagree; ``differences`` lists every disagreement."""
+
+    def __init__(self, table: str, differences: Sequence[str]) -> None:
+        self.differences = list(differences)
+        super().__init__(f"online table {table} does not serve what the model was trained on "
+                         f"({len(self.differences)} difference(s)):\n  - " + "\n  - ".join(self.differences)
+                         + "\nrepublish the online table from the training set's lookups (same groups, features, "
+                         "names, TTLs and schema versions), or retrain")
+
+
+class StoredDefinitionError(SchemaError, DefinitionError):
+    """The join keys or event-time column given (by a write, a lookup or ``get_or_create``) differ from the ones
+    stored in the group's Delta log. A SchemaError and a DefinitionError, so either ``except`` catches it."""

@@ -17,7 +17,7 @@ from seeknal_spark.errors import DefinitionError, SchemaError, StoreError
 from seeknal_spark.offline import labels
 from seeknal_spark.offline.frames import as_utc_timestamp, check_column_names, in_range, require_columns, to_spark
 from seeknal_spark.offline.layout import PARTITION_COL, SEQ_COL, table_uri
-from seeknal_spark.offline.state import GroupState, SchemaVersion, next_state
+from seeknal_spark.offline.state import GroupState, SchemaVersion, check_stored_definition, next_state
 from seeknal_spark.offline.writer import StagedCheck, WriteRequest, WriteResult, write as write_request
 from seeknal_spark.timeutil import TimeLike, date_to_datetime, time_range, to_utc
 from seeknal_spark.typenames import type_name
@@ -175,18 +175,16 @@ class FeatureGroup:
                 raise StoreError(f"feature group {self.project}/{self.name} does not exist at {self.table_path} "
                                  "and has no entity/materialization to create it with")
             return self
-        if self.entity is not None and tuple(self.entity.join_keys) != state.join_keys:
-            raise DefinitionError(f"feature group {self.name!r} is stored with join keys {list(state.join_keys)}, "
-                                  f"not {list(self.entity.join_keys)}")
+        check_stored_definition(repr(self.name), state,
+                                self.entity.join_keys if self.entity is not None else state.join_keys,
+                                self.materialization.event_time_col if self.materialization is not None
+                                else state.event_time_col, "this definition")
         if self.entity is None:
             self.entity = Entity(state.entity_name, list(state.join_keys), state.entity_description)
         if self.materialization is None:
             self.materialization = Materialization(
                 event_time_col=state.event_time_col,
                 offline_materialization=OfflineMaterialization(store=self._store))
-        elif self.materialization.event_time_col != state.event_time_col:
-            raise DefinitionError(f"feature group {self.name!r} is stored with event-time column "
-                                  f"{state.event_time_col!r}, not {self.materialization.event_time_col!r}")
         if self.description is None:
             self.description = state.description
         if self._features is None and self._df is None:

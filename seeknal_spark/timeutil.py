@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Optional, Tuple, Union
+from typing import Any, Optional, Tuple, Type, Union
 
 from seeknal_spark.errors import DefinitionError
 
-__all__ = ["TimeLike", "to_utc", "time_range", "to_micros", "from_micros", "utc_date", "date_to_datetime", "pandas_utc"]
+__all__ = ["TimeLike", "to_utc", "time_range", "to_micros", "from_micros", "duration_micros", "micros_duration",
+           "utc_date", "date_to_datetime", "pandas_utc", "check_range"]
 
 TimeLike = Union[dt.datetime, dt.date, str]
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
@@ -40,10 +41,16 @@ def time_range(start: Optional[TimeLike], end: Optional[TimeLike]) -> Tuple[Opti
                                                                           Optional[dt.datetime]]:
     """``feature_start_time``/``feature_end_time`` as UTC datetimes; refuses a range whose start is after its end."""
     start_t, end_t = to_utc(start, "feature_start_time"), to_utc(end, "feature_end_time")
-    if start_t is not None and end_t is not None and start_t > end_t:
-        raise DefinitionError(f"empty time range: feature_start_time {start_t.isoformat()} is after "
-                              f"feature_end_time {end_t.isoformat()}")
+    check_range(start_t, end_t)
     return start_t, end_t
+
+
+def check_range(start: Optional[dt.datetime], end: Optional[dt.datetime], start_name: str = "feature_start_time",
+                end_name: str = "feature_end_time", error: Type[DefinitionError] = DefinitionError) -> None:
+    """Refuse an empty range (``start`` after ``end``; None is unbounded) with ``error``, a DefinitionError (the
+    CLI passes its UsageError, which is one): the one empty-range check."""
+    if start is not None and end is not None and start > end:
+        raise error(f"empty time range: {start_name} {start.isoformat()} is after {end_name} {end.isoformat()}")
 
 
 def date_to_datetime(value: dt.date) -> dt.datetime:
@@ -53,8 +60,19 @@ def date_to_datetime(value: dt.date) -> dt.datetime:
 
 def to_micros(value: dt.datetime) -> int:
     """Microseconds since the Unix epoch of an aware datetime (exact integer arithmetic)."""
-    delta = value - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+    return duration_micros(value - _EPOCH)
+
+
+def duration_micros(value: Optional[dt.timedelta]) -> Optional[int]:
+    """A duration in integer microseconds (exact; None stays None): the one timedelta -> microseconds."""
+    if value is None:
+        return None
+    return (value.days * 86_400 + value.seconds) * 1_000_000 + value.microseconds
+
+
+def micros_duration(micros: Optional[int]) -> Optional[dt.timedelta]:
+    """The inverse of :func:`duration_micros`."""
+    return None if micros is None else dt.timedelta(microseconds=int(micros))
 
 
 def from_micros(micros: int) -> dt.datetime:

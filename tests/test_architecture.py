@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "seeknal_spark"
@@ -31,7 +33,9 @@ def test_the_spark_free_layers_never_import_pyspark():
     """Vocabulary, table metadata read by delta-rs, and serving are imported by Spark-free processes."""
     spark_free = ["definitions.py", "errors.py", "timeutil.py", "typenames.py", "offline/state.py",
                   "offline/metadata.py", "offline/metadata_deltars.py", "offline/delta_log.py", "offline/layout.py",
-                  "offline/cleanup.py", "offline/labels.py", "storage.py"] + [
+                  "offline/cleanup.py", "offline/labels.py", "offline/provided.py", "storage.py",
+                  "sqltypes.py", "atomic.py", "version.py"] + [
+        str(p.relative_to(PACKAGE)) for p in (PACKAGE / "vocabulary").glob("*.py")] + [
         str(p.relative_to(PACKAGE)) for p in (PACKAGE / "serving").glob("*.py")]
     offenders = []
     for rel in spark_free:
@@ -46,3 +50,14 @@ def test_the_spark_free_layers_never_import_pyspark():
                      else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
             offenders += [f"{rel}:{node.lineno} {n}" for n in names if n.split(".")[0] == "pyspark"]
     assert offenders == []
+
+
+def test_the_import_contracts_hold():
+    """.importlinter: the layer order, serving and the vocabulary never importing pyspark or Great Expectations
+    (directly or through other modules), no import cycles between sibling modules."""
+    lint = Path(sys.executable).with_name("lint-imports")
+    assert lint.exists(), "import-linter is missing: install the dev extra (pip install -e '.[dev]')"
+    run = subprocess.run([str(lint), "--no-cache"], cwd=PACKAGE.parent, capture_output=True, text=True,
+                         timeout=300)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "0 broken" in run.stdout

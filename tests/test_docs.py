@@ -5,8 +5,8 @@ find it with ``get_spark()``), the offline and online store roots (``SEEKNAL_OFF
 ``SEEKNAL_ONLINE_STORE``, as a deployment sets them) and a scratch working directory for the files the guides
 write (models, manifests, Parquet). The data are the package's generators (``seeknal_spark.examples.retail``).
 
-The README's Python examples are fragments (they use the reader's own DataFrames), so they are compiled and their
-imports from seeknal_spark checked, rather than run.
+The README's Python examples use the reader's own DataFrames; ``tests/test_readme.py`` runs them with a preamble
+that provides those, and here they are also compiled and their imports from seeknal_spark checked.
 """
 
 from __future__ import annotations

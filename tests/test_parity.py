@@ -14,9 +14,10 @@ from seeknal_spark import (
     OfflineMaterialization,
     OfflineStore,
 )
-from seeknal_spark.monitoring.parity import ParityError, SkewReport, check_skew, validate_parity
+from seeknal_spark import ParityError, SkewReport, check_skew, validate_parity
 from seeknal_spark.retrieval import FeatureLookup, HistoricalFeatures
 from seeknal_spark.serving import OnlineFeatures, ServingSource, publish_online_table
+from tests.support.oracle import latest_as_of
 
 UTC = dt.timezone.utc
 T0 = dt.datetime(2024, 5, 1, tzinfo=UTC)
@@ -60,6 +61,25 @@ def test_parity_of_a_table_published_from_the_training_lookups(setup, tmp_path):
     validate_parity(setup["manifest"], "train_match", store_root=str(tmp_path / "online"), check_delta_versions=True)
 
 
+def test_resolved_lookups_manifest_and_online_metadata_record_one_spec(setup, tmp_path):
+    """One vocabulary: the spec a lookup resolves to is what the manifest and the online metadata read back as
+    (same group, features with stored/output names and types, TTL in microseconds, Delta and schema version)."""
+    from seeknal_spark.vocabulary import LookupSpec
+
+    resolved = [r.spec for r in setup["hist"].resolve()]
+    assert resolved[0].ttl_micros == 20 * 3600 * 1_000_000 and resolved[1].ttl_micros is None
+    assert [f.output_name for f in resolved[0].features] == ["s_amount", "s_n"]
+    assert [(f.stored_name, f.output_name, f.type) for f in resolved[1].features] == [("segment", "seg", "string")]
+    assert [LookupSpec.from_dict(e) for e in setup["manifest"]["lookups"]] == resolved
+    assert [LookupSpec.from_dict(s.to_dict()) for s in resolved] == resolved
+    table = setup["hist"].serve("spec_match", feature_end_time=AS_OF, store_root=str(tmp_path / "online"))
+    online = [LookupSpec.from_dict(s) for s in table.metadata["sources"]]
+    assert [s.group for s in online] == [s.group for s in resolved]
+    assert [s.features for s in online] == [s.features for s in resolved]
+    assert [(s.ttl_micros, s.delta_version, s.schema_version) for s in online] == \
+        [(s.ttl_micros, s.delta_version, s.schema_version) for s in resolved]
+
+
 def test_parity_lists_every_difference(setup, spark, tmp_path):
     spend = setup["spend"]
     # the group moves on: a new feature (schema v2); the table is published from the group, not the lookups
@@ -97,11 +117,7 @@ def test_parity_lists_every_difference(setup, spark, tmp_path):
 
 def _offline_as_of(rows, key, as_of, ttl):
     """Oracle: the latest raw row of ``key`` with as_of - ttl <= ts <= as_of (later list entries win ties)."""
-    best = None
-    for row in rows:
-        if row[0] == key and as_of - ttl <= row[1] <= as_of and (best is None or row[1] >= best[1]):
-            best = row
-    return best
+    return latest_as_of(rows, lambda row: row[0] == key, lambda row: row[1], as_of, ttl=ttl)
 
 
 def test_no_skew_after_publishing_then_skew_after_an_overwrite(setup, spark, tmp_path):

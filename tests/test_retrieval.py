@@ -10,6 +10,7 @@ import pytest
 
 from seeknal_spark import Entity, FeatureGroup, Materialization, OfflineMaterialization
 from seeknal_spark.retrieval import FeatureLookup, FillNull, HistoricalFeatures
+from tests.support.oracle import latest_as_of
 
 UTC = dt.timezone.utc
 T0 = dt.datetime(2024, 1, 1, tzinfo=UTC)
@@ -96,15 +97,8 @@ def world(spark, tmp_path_factory):
 # -- oracle ----------------------------------------------------------------------------------------------------
 def oracle_asof(raw_rows, keys, ts_col, spine_keys, t, ttl=None):
     """The stored row with the same keys, event time <= t (and >= t - ttl), latest time then latest write."""
-    best = None
-    for row in raw_rows:
-        if any(row[k] != v for k, v in zip(keys, spine_keys)):
-            continue
-        if row[ts_col] > t or (ttl is not None and t - row[ts_col] > ttl):
-            continue
-        if best is None or (row[ts_col], row["_write"]) > (best[ts_col], best["_write"]):
-            best = row
-    return best
+    return latest_as_of(raw_rows, lambda row: all(row[k] == v for k, v in zip(keys, spine_keys)),
+                        lambda row: row[ts_col], t, ttl=ttl, rank=lambda row: row["_write"])
 
 
 def oracle(world, spine, specs, fills=None):

@@ -231,3 +231,6 @@ def test_duckdb_engine_errors(daily):
         run([{"acct_id": 1}])
     with pytest.raises(DefinitionError, match="engine"):
         HistoricalFeatures([FeatureLookup(source=daily["group"])], engine="polars")
+    clash = HistoricalFeatures([FeatureLookup(source=daily["group"], rename={"value": "label"})], engine="duckdb")
+    with pytest.raises(DefinitionError, match="'label'.*collide"):  # the Spark engine's message, word for word
+        run(_spine(None, label=[1]), keep_cols=["label"], h=clash)

@@ -31,6 +31,7 @@ from seeknal_spark.serving import (
     list_online_versions,
     publish_online_table,
 )
+from tests.support.oracle import latest_as_of
 
 UTC = dt.timezone.utc
 D1 = dt.datetime(2024, 3, 1, tzinfo=UTC)
@@ -55,24 +56,13 @@ FEATURES = ["amount", "orders", "tier", "visits"]
 def oracle(as_of, start=None, ttl=None, features=FEATURES, out=None):
     """Latest row per key with start <= ts <= as_of, ties to the later write; TTL keeps ts >= as_of - ttl."""
     out = out or {f: f for f in features}
-    best = {}
-    for write_no, rows in enumerate(WRITES):
-        for row in rows:
-            key, ts, values = row[0], row[1], list(row[2:]) + [None] * (5 - len(row) + 1)
-            if ts > as_of or (start is not None and ts < start):
-                continue
-            rank = (ts, write_no)
-            if key not in best or rank > best[key][0]:
-                best[key] = (rank, dict(zip(FEATURES, values[:4])))
+    written = [(write_no, row) for write_no, rows in enumerate(WRITES) for row in rows]
     result = []
     for key in KEYS:
-        entry = best.get(key)
-        if entry is not None and ttl is not None and entry[0][0] < as_of - ttl:
-            entry = None
-        row = {"user_id": key}
-        for f in features:
-            row[out[f]] = entry[1][f] if entry else None
-        result.append(row)
+        hit = latest_as_of(written, lambda w: w[1][0] == key, lambda w: w[1][1], as_of, start=start, ttl=ttl,
+                           rank=lambda w: w[0])
+        values = dict(zip(FEATURES, list(hit[1][2:]) + [None] * 4)) if hit else {}
+        result.append({"user_id": key, **{out[f]: values.get(f) for f in features}})
     return result
 
 

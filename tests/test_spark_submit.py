@@ -35,7 +35,7 @@ def conf_values(cmd):
 
 
 def project_defaults():
-    from seeknal_spark.jobs_lib.submit_plan import read_properties
+    from seeknal_spark.cli.submit_plan import read_properties
 
     return read_properties(REPO / "conf" / "spark-defaults.conf")
 
@@ -158,7 +158,7 @@ def test_archive_is_built_when_missing_or_stale_only(tmp_path):
     proc = submit(["materialize"], tmp_path, DRY_RUN="1")
     assert "built" in proc.stderr and archive.is_file()
     names = set(zipfile.ZipFile(archive).namelist())
-    assert {"seeknal_spark/__init__.py", "seeknal_spark/cli.py", "seeknal_spark/jobs_lib/commands.py",
+    assert {"seeknal_spark/__init__.py", "seeknal_spark/cli/main.py", "seeknal_spark/cli/commands.py",
             "seeknal_spark/offline/writer.py"} <= names
     assert not [n for n in names if "__pycache__" in n or not n.startswith("seeknal_spark/")]
     mtime = archive.stat().st_mtime_ns
@@ -228,7 +228,7 @@ def test_spark_submit_rejected_data_exits_3(tmp_path):
 
 
 def test_plan_reads_every_spelling_of_user_settings():
-    from seeknal_spark.jobs_lib.submit_plan import plan
+    from seeknal_spark.cli.submit_plan import plan
 
     project = {"spark.master": "local[2]", "spark.driver.memory": "4g", "spark.sql.session.timeZone": "UTC",
                "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS"}

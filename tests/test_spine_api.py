@@ -20,6 +20,7 @@ from seeknal_spark import (
     OfflineMaterialization,
     OfflineStore,
 )
+from tests.support.oracle import latest_as_of
 
 UTC = dt.timezone.utc
 T0 = dt.datetime(2024, 1, 1, tzinfo=UTC)
@@ -45,13 +46,9 @@ def world(spark, tmp_path_factory):
 
 def _as_of(raw, customer, at, start=None, end=None):
     """Oracle: (spend, visits) of the latest raw row of ``customer`` with event time <= at and within [start, end]."""
-    best = None
-    for c, ts, spend, visits in raw:
-        if c != customer or ts > at or (start and ts < start) or (end and ts > end):
-            continue
-        if best is None or ts > best[0]:
-            best = (ts, spend, visits)
-    return (None, None) if best is None else best[1:]
+    best = latest_as_of(raw, lambda row: row[0] == customer, lambda row: row[1], min(at, end) if end else at,
+                        start=start)
+    return (None, None) if best is None else best[2:]
 
 
 def _label_df(rng_seed=3, n=40, tz=None):

@@ -19,6 +19,7 @@ from seeknal_spark import (
     OfflineStore,
     VersionLabelError,
 )
+from tests.support.oracle import latest_as_of
 
 UTC = dt.timezone.utc
 T0 = dt.datetime(2024, 3, 1, tzinfo=UTC)
@@ -39,11 +40,8 @@ def _rows(write_no, users=range(1, 6)):
 
 def _oracle_as_of(rows, user, at):
     """Latest (ts, amount) of ``user`` with ts <= at over plain tuples, later rows winning ties."""
-    best = None
-    for u, ts, amount in rows:
-        if u == user and ts <= at and (best is None or ts >= best[0]):
-            best = (ts, amount)
-    return None if best is None else best[1]
+    best = latest_as_of(rows, lambda row: row[0] == user, lambda row: row[1], at)
+    return None if best is None else best[2]
 
 
 @pytest.fixture(scope="module")

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import re
 from typing import Optional
+from urllib.parse import unquote, urlparse
 
 from seeknal_spark.definitions import check_name
+from seeknal_spark.errors import StoreError
 
 __all__ = ["PARTITION_COL", "SEQ_COL", "STAGING_DIR", "table_uri", "data_file_name", "seq_of_file_name",
            "writer_of_file_name",
-           "SEQ_FILE_PATTERN"]
+           "SEQ_FILE_PATTERN", "local_path"]
 
 PARTITION_COL = "_event_date"
 SEQ_COL = "_seq"
@@ -50,3 +52,12 @@ def writer_of_file_name(file_name: str) -> Optional[str]:
     """The writer id (its ``_staging/<id>`` directory) encoded in a data file's name, or None."""
     match = _WRITER_RE.match(file_name.rsplit("/", 1)[-1])
     return match.group(1) if match else None
+
+
+def local_path(uri: str) -> str:
+    """A local filesystem path for a table or file URI; remote URIs are refused with an explanation."""
+    parsed = urlparse(uri)
+    if parsed.scheme in ("", "file") or (len(parsed.scheme) == 1 and uri[1:3] in (":\\", ":/")):
+        return unquote(parsed.path) if parsed.scheme == "file" else uri
+    raise StoreError(f"online export reads local Delta tables only; {uri} is remote: materialize to a local or "
+                     "mounted path, or copy the table's files locally first")

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
 
 __all__ = ["SchemaVersion", "GroupState", "WriteInfo", "STATE_KEY", "WRITE_KEY", "encode_commit_metadata",
-           "decode_commit_metadata", "next_state"]
+           "decode_commit_metadata", "commit_write_info", "check_stored_definition", "next_state"]
 
 STATE_KEY = "seeknal.state"
 WRITE_KEY = "seeknal.write"
@@ -168,12 +168,9 @@ def encode_commit_metadata(state: GroupState, info: WriteInfo) -> str:
                       separators=(",", ":"), sort_keys=True, default=str)
 
 
-def decode_commit_metadata(entry: Dict[str, Any]) -> Tuple[Optional[GroupState], Optional[Dict[str, Any]]]:
-    """(state, write info) recorded in one commit info, whichever engine wrote or reads it.
-
-    Current commits carry them in ``userMetadata`` (readable by every Delta engine, Spark's ``history()``
-    included); tables written by seeknal_spark 0.1 carried them as custom top-level commit-info keys.
-    """
+def _commit_payload(entry: Dict[str, Any]) -> Tuple[Any, Any]:
+    """The raw (state, write info) of one commit info: from ``userMetadata`` when it holds them, else the custom
+    top-level keys of seeknal_spark 0.1 tables."""
     state_raw: Any = entry.get(STATE_KEY)
     write_raw: Any = entry.get(WRITE_KEY)
     user = entry.get("userMetadata")
@@ -185,6 +182,27 @@ def decode_commit_metadata(entry: Dict[str, Any]) -> Tuple[Optional[GroupState],
         if isinstance(decoded, dict):
             state_raw = decoded.get(STATE_KEY, state_raw)
             write_raw = decoded.get(WRITE_KEY, write_raw)
+    return state_raw, write_raw
+
+
+def commit_write_info(entry: Dict[str, Any]) -> Optional[Dict[str, Any]]:
+    """The write info recorded in one commit info; None when it has none or it is unreadable (no state parsed)."""
+    raw = _commit_payload(entry)[1]
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except ValueError:
+            return None
+    return raw if isinstance(raw, dict) else None
+
+
+def decode_commit_metadata(entry: Dict[str, Any]) -> Tuple[Optional[GroupState], Optional[Dict[str, Any]]]:
+    """(state, write info) recorded in one commit info, whichever engine wrote or reads it.
+
+    Current commits carry them in ``userMetadata`` (readable by every Delta engine, Spark's ``history()``
+    included); tables written by seeknal_spark 0.1 carried them as custom top-level commit-info keys.
+    """
+    state_raw, write_raw = _commit_payload(entry)
     state = None
     if state_raw:
         state = GroupState.from_json(state_raw if isinstance(state_raw, str) else json.dumps(state_raw))
@@ -212,12 +230,7 @@ def next_state(before: Optional[GroupState], base: GroupState, types: Dict[str, 
     if before is None:
         return replace(base, key_types=tuple((k, types[k]) for k in keys)).with_schema([(f, types[f]) for f in features])
     group, ts = base.name, base.event_time_col
-    if before.join_keys != tuple(keys):
-        raise SchemaError(f"feature group {group!r} is stored with join keys {list(before.join_keys)}; "
-                          f"this write uses {keys}")
-    if before.event_time_col != ts:
-        raise SchemaError(f"feature group {group!r} is stored with event-time column {before.event_time_col!r}; "
-                          f"this write uses {ts!r}")
+    check_stored_definition(repr(group), before, keys, ts, "this write")
     for key, stored in before.key_types:
         if types[key] != stored:
             raise SchemaError(f"join key {key!r} has type {type_name(types[key])} but is stored as "
@@ -235,3 +248,17 @@ def next_state(before: Optional[GroupState], base: GroupState, types: Dict[str, 
                               "write it under a new name")
     added = [(f, types[f]) for f in features if f not in registered]
     return before.with_schema(list(before.latest.features) + added)
+
+
+def check_stored_definition(group: str, stored: GroupState, join_keys: Sequence[str], event_time_col: str,
+                            given_by: str) -> None:
+    """Raise StoredDefinitionError unless ``join_keys`` and ``event_time_col`` (given by ``given_by``: a write, a
+    lookup, a definition) are the ones the group is stored with: the one check of a definition against the log."""
+    from seeknal_spark.errors import StoredDefinitionError
+
+    if tuple(stored.join_keys) != tuple(join_keys):
+        raise StoredDefinitionError(f"feature group {group} is stored with join keys {list(stored.join_keys)}; "
+                                    f"{given_by} uses {list(join_keys)}")
+    if stored.event_time_col != event_time_col:
+        raise StoredDefinitionError(f"feature group {group} is stored with event-time column "
+                                    f"{stored.event_time_col!r}; {given_by} uses {event_time_col!r}")

@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
 from seeknal_spark.typenames import type_name
 from seeknal_spark.errors import DataError, DefinitionError, SchemaError
 from seeknal_spark.offline import delta_log
-from seeknal_spark.serving.export import local_path
-from seeknal_spark.serving.sqltypes import duckdb_type, quote_ident as q
+from seeknal_spark.offline.layout import local_path
+from seeknal_spark.sqltypes import duckdb_type, quote_ident as q
 from seeknal_spark.storage import fs_path, is_s3
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -225,7 +225,8 @@ def build_training_set(hist: "HistoricalFeatures", spine: Any, date_col: str, ke
     import numpy as np
     import pyarrow as pa
 
-    from seeknal_spark.timeutil import from_micros
+    from seeknal_spark.retrieval.columns import spine_columns
+    from seeknal_spark.timeutil import duration_micros, from_micros
 
     table = spine_to_arrow(spine)
     columns = table.column_names
@@ -236,15 +237,8 @@ def build_training_set(hist: "HistoricalFeatures", spine: Any, date_col: str, ke
         missing = [c for c in wanted if c not in columns]
         if missing:
             raise SchemaError(f"the spine has no column(s) {missing} ({what}); spine columns: {columns}; {hint}")
-    key_order: List[str] = []
-    for r in resolved:
-        key_order += [k for k in r.join_keys if k not in key_order]
-    base_cols = key_order + [date_col] + [c for c in keep_cols if c not in key_order and c != date_col]
+    base_cols = spine_columns(resolved, date_col, keep_cols)
     outputs = [(o, type_name(t)) for r in resolved for (_, t), o in zip(r.feature_types, r.output_names)]
-    clash = sorted({o for o, _ in outputs} & set(base_cols))
-    if clash:
-        raise DefinitionError(f"output feature column(s) {clash} collide with spine columns of the result "
-                              f"{base_cols}; give the lookup a prefix= or rename={{...}}")
     spine_types = [(c, _spark_type(table.schema.field(c).type, c)) for c in base_cols]
     types = dict(spine_types)
     fingerprint = _fingerprint(table, spine_types)
@@ -285,7 +279,7 @@ def build_training_set(hist: "HistoricalFeatures", spine: Any, date_col: str, ke
                 ttl = r.ttl
                 lower = None
                 if lo is not None and ttl is not None:
-                    lower = lo - (ttl.days * 86_400 + ttl.seconds) * 1_000_000 - ttl.microseconds
+                    lower = lo - duration_micros(ttl)
                 try:
                     from_micros(lower) if lower is not None else None
                 except (OverflowError, ValueError):
@@ -295,7 +289,7 @@ def build_training_set(hist: "HistoricalFeatures", spine: Any, date_col: str, ke
                 joins.append(f"ASOF LEFT JOIN ({sql}) f{j} ON {on} AND s.__sk_o >= f{j}.__sk_o")
                 live = f"f{j}.__sk_o IS NOT NULL"
                 if ttl is not None:
-                    ttl_us = (ttl.days * 86_400 + ttl.seconds) * 1_000_000 + ttl.microseconds
+                    ttl_us = duration_micros(ttl)
                     live += f" AND s.{_T} - f{j}.__sk_et <= {int(ttl_us)}"
                 for i, out in enumerate(r.output_names):
                     selects.append((out, f"CASE WHEN {live} THEN f{j}.__sk_f{i} END"))

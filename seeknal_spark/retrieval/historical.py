@@ -191,13 +191,9 @@ class HistoricalFeatures:
 
     def _publish(self, name: str, start: Optional[dt.datetime], end: Optional[dt.datetime],
                  **options: Any) -> "OnlineFeatures":
-        from seeknal_spark.offline.metadata_spark import session_or_none
-        from seeknal_spark.retrieval.serve_rows import spark_rows_provider
-        from seeknal_spark.serving import publish_online_table
-        from seeknal_spark.serving.lookups import sources_from_resolved
+        from seeknal_spark.retrieval.publishing import publish
 
-        sources = sources_from_resolved(self.resolve(), rows=spark_rows_provider(session_or_none()))
-        return publish_online_table(sources, name, start=start, end=end, **options)
+        return publish(self, name, start, end, **options)
 
     def using_latest(self) -> "LatestFeatures":
         """The latest row per key of each lookup (TTL applied), to publish with ``.serve(name=...)``."""

@@ -15,6 +15,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from seeknal_spark.feature_group import FeatureGroup
     from seeknal_spark.offline.state import GroupState
+    from seeknal_spark.vocabulary import LookupSpec
 
 __all__ = ["FeatureLookup", "FillNull", "ResolvedLookup", "apply_fill_nulls", "normalize_type_name"]
 
@@ -35,6 +36,19 @@ class ResolvedLookup:
     delta_version: Optional[int] = None  # the Delta version resolved against; retrieval reads exactly this one
     schema_version: Optional[int] = None  # the schema version the features come from
     label: Optional[str] = None  # the version label the lookup was pinned to (``FeatureLookup(version=...)``)
+
+    @property
+    def spec(self) -> "LookupSpec":
+        """This lookup in the shared vocabulary: what a training manifest and an online table record of it."""
+        from seeknal_spark.sqltypes import type_label
+        from seeknal_spark.vocabulary import FeatureRef, GroupRef, LookupSpec, duration_micros
+
+        group = self.lookup.source
+        return LookupSpec(GroupRef(group.project, group.name, self.table_path, tuple(self.join_keys),
+                                   self.event_time_col),
+                          tuple(FeatureRef(f, o, type_label(t)) for (f, t), o in zip(self.feature_types,
+                                                                                     self.output_names)),
+                          duration_micros(self.ttl), self.delta_version, self.schema_version, self.label)
 
     @property
     def name(self) -> str:

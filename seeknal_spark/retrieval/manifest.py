@@ -26,8 +26,10 @@ import json
 import os
 from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Sequence, Tuple, Union
 
-from seeknal_spark.errors import DataError, DefinitionError
+from seeknal_spark.errors import DefinitionError, ManifestError, SpineMismatchError
 from seeknal_spark.retrieval.lookup import FeatureLookup, FillNull, ResolvedLookup
+from seeknal_spark.vocabulary.manifest_file import FORMAT, FORMAT_VERSION, load_manifest
+from seeknal_spark.timeutil import duration_micros, micros_duration
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import Column, Row
@@ -37,17 +39,7 @@ __all__ = ["FORMAT", "FORMAT_VERSION", "ManifestError", "SpineMismatchError", "l
            "build_manifest", "lookups_from_manifest", "check_resolved", "fingerprint_aggregates",
            "spine_fingerprint", "check_spine"]
 
-FORMAT = "seeknal.training_set"
-FORMAT_VERSION = 1
 _ROWS, _LO, _HI = "__sk_fp_rows", "__sk_fp_lo", "__sk_fp_hi"
-
-
-class ManifestError(DefinitionError):
-    """A training-set manifest is malformed, or the stored groups no longer match what it records."""
-
-
-class SpineMismatchError(DataError):
-    """The spine given to rebuild a training set is not the spine the manifest was built from."""
 
 
 # -- spine fingerprint ---------------------------------------------------------------------------------------
@@ -102,12 +94,6 @@ def check_spine(manifest: Mapping[str, Any], columns: Sequence[Tuple[str, str]],
 
 
 # -- building ------------------------------------------------------------------------------------------------
-def _ttl_micros(ttl: Any) -> Any:
-    if ttl is None:
-        return None
-    return (ttl.days * 86_400 + ttl.seconds) * 1_000_000 + ttl.microseconds
-
-
 def _fill_json(fill: FillNull) -> Dict[str, Any]:
     value = fill.value
     native = isinstance(value, (bool, int, float, str))
@@ -129,7 +115,7 @@ def _lookup_json(r: ResolvedLookup) -> Dict[str, Any]:
         "requested_features": lookup.requested_features,
         "features": [{"name": f, "output": o, "type": t}
                      for (f, t), o in zip(r.feature_types, r.output_names)],
-        "ttl_micros": _ttl_micros(r.ttl),
+        "ttl_micros": duration_micros(r.ttl),
         "ttl": str(r.ttl) if r.ttl is not None else None,
         "prefix": lookup.prefix,
         "rename": dict(lookup.rename),
@@ -140,7 +126,7 @@ def build_manifest(resolved: Sequence[ResolvedLookup], fills: Sequence[FillNull]
                    keep_cols: Sequence[str], spine_columns: Sequence[Tuple[str, str]],
                    fingerprint: Mapping[str, Any], output_types: Sequence[Tuple[str, str]]) -> Dict[str, Any]:
     """The manifest dict of one built training set (see the module docstring)."""
-    from seeknal_spark import __version__
+    from seeknal_spark.version import __version__
 
     features = [{"name": o, "stored_name": f, "type": t, "source": f"{r.lookup.source.project}/{r.name}"}
                 for r in resolved for (f, t), o in zip(r.feature_types, r.output_names)]
@@ -160,7 +146,7 @@ def build_manifest(resolved: Sequence[ResolvedLookup], fills: Sequence[FillNull]
 
 def save_manifest(path: Union[str, "os.PathLike[str]"], manifest: Mapping[str, Any]) -> str:
     """Write ``manifest`` as JSON to the local file ``path`` atomically (temp file, fsync, rename)."""
-    from seeknal_spark.serving.manifest import write_json_atomic
+    from seeknal_spark.atomic import write_json_atomic
 
     target = os.fspath(path)
     if "://" in target and not target.startswith("file://"):
@@ -171,40 +157,6 @@ def save_manifest(path: Union[str, "os.PathLike[str]"], manifest: Mapping[str, A
     os.makedirs(directory, exist_ok=True)
     write_json_atomic(target, dict(manifest))
     return target
-
-
-_REQUIRED = ("format", "format_version", "lookups", "fill_nulls", "features", "spine")
-
-
-def load_manifest(manifest: Union[Mapping[str, Any], str, "os.PathLike[str]"]) -> Dict[str, Any]:
-    """A manifest from a dict, a JSON file path, or a JSON string; checked for the fields rebuilding needs."""
-    if isinstance(manifest, Mapping):
-        data = dict(manifest)
-        where = "the manifest dict"
-    else:
-        text = os.fspath(manifest)
-        if text.lstrip().startswith("{"):
-            where, raw = "the manifest JSON text", text
-        else:
-            where = text
-            try:
-                with open(text, encoding="utf-8") as fh:
-                    raw = fh.read()
-            except OSError as exc:
-                raise ManifestError(f"cannot read training-set manifest {text}: {exc}") from exc
-        try:
-            data = json.loads(raw)
-        except ValueError as exc:
-            raise ManifestError(f"{where} is not valid JSON ({exc})") from exc
-    if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise ManifestError(f"{where} is not a seeknal training-set manifest (format {FORMAT!r} expected)")
-    missing = [k for k in _REQUIRED if k not in data]
-    if missing:
-        raise ManifestError(f"{where} lacks {missing}; it is truncated or was edited")
-    if int(data["format_version"]) > FORMAT_VERSION:
-        raise ManifestError(f"{where} has format_version {data['format_version']}; this seeknal_spark reads up to "
-                            f"{FORMAT_VERSION}: upgrade seeknal_spark")
-    return data
 
 
 # -- rebuilding ----------------------------------------------------------------------------------------------
@@ -234,11 +186,10 @@ def lookups_from_manifest(manifest: Mapping[str, Any]) -> Tuple[List[FeatureLook
     """Lookups pinned to the manifest's Delta (and schema) versions with its exact output names, and its fills."""
     lookups = []
     for entry in manifest["lookups"]:
-        ttl = entry.get("ttl_micros")
         features = [f["name"] for f in entry["features"]]
         lookups.append(FeatureLookup(
             source=_group(entry["group"]), features=features,
-            ttl=dt.timedelta(microseconds=int(ttl)) if ttl is not None else None,
+            ttl=micros_duration(entry.get("ttl_micros")),
             rename={f["name"]: f["output"] for f in entry["features"]},
             schema_version=int(entry["schema_version"]) if entry.get("schema_version_pinned") else None,
             delta_version=int(entry["delta_version"]), version=entry.get("label")))

@@ -17,8 +17,7 @@ from typing import TYPE_CHECKING, Any, List, Optional, Sequence
 
 from seeknal_spark.offline.layout import PARTITION_COL, SEQ_COL
 from seeknal_spark.retrieval.asof import qcol
-from seeknal_spark.serving.provided import ProvidedRows, ProvidedSnapshot
-from seeknal_spark.serving.source import ServingSource
+from seeknal_spark.offline.provided import ProvidedRows, ProvidedSnapshot, SnapshotSource
 from seeknal_spark.timeutil import utc_date
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -40,12 +39,12 @@ def spark_rows_provider(spark: Optional["SparkSession"]) -> Optional["SparkRows"
 
 
 class SparkRows:
-    """Rows provider (``seeknal_spark.serving.provided.RowsProvider``) reading with Delta's Spark reader."""
+    """Rows provider (``seeknal_spark.offline.provided.RowsProvider``) reading with Delta's Spark reader."""
 
     def __init__(self, spark: "SparkSession") -> None:
         self.spark = spark
 
-    def snapshot(self, source: ServingSource) -> Optional[ProvidedSnapshot]:
+    def snapshot(self, source: SnapshotSource) -> Optional[ProvidedSnapshot]:
         """The version to read (pinned, else the latest) and the state recorded at it; None when no table."""
         from seeknal_spark.offline.metadata_spark import SparkDeltaMetadata
 
@@ -56,7 +55,7 @@ class SparkRows:
         version = latest if source.delta_version is None else int(source.delta_version)
         return ProvidedSnapshot(version, meta.state(version))  # state() refuses a version the table lacks
 
-    def latest_rows(self, source: ServingSource, delta_version: int, columns: Sequence[str],
+    def latest_rows(self, source: SnapshotSource, delta_version: int, columns: Sequence[str],
                     lower: Optional[dt.datetime], upper: dt.datetime) -> ProvidedRows:
         """Per key, the row with the largest event time in ``[lower, upper]`` at ``delta_version`` (as Arrow).
 

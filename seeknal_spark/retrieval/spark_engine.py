@@ -10,11 +10,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
 
-from seeknal_spark.errors import DataError, DefinitionError, SchemaError
+from seeknal_spark.errors import DataError, SchemaError
 from seeknal_spark.retrieval.asof import FeatureSide, asof_pass, qcol
+from seeknal_spark.retrieval.columns import spine_columns
 from seeknal_spark.retrieval.lookup import ResolvedLookup, apply_fill_nulls
 from seeknal_spark.retrieval.spine import key_type, require_spine_columns
-from seeknal_spark.timeutil import from_micros
+from seeknal_spark.timeutil import duration_micros, from_micros
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import Column, DataFrame
@@ -74,15 +75,8 @@ def retrieve(hist: "HistoricalFeatures", spine: "DataFrame", date_col: str, keep
     for r in resolved:
         require_spine_columns(spine, list(r.join_keys), f"join key(s) of feature group {r.name!r}",
                  "the spine must hold the join keys of every lookup's entity")
-    key_order: List[str] = []
-    for r in resolved:
-        key_order += [k for k in r.join_keys if k not in key_order]
-    base_cols = key_order + [date_col] + [c for c in keep_cols if c not in key_order and c != date_col]
+    base_cols = spine_columns(resolved, date_col, keep_cols)
     outputs = [o for r in resolved for o in r.output_names]
-    clash = sorted(set(outputs) & set(base_cols))
-    if clash:
-        raise DefinitionError(f"output feature column(s) {clash} collide with spine columns of the result "
-                              f"{base_cols}; give the lookup a prefix= or rename={{...}}")
 
     frame = spine.select(*[qcol(c) for c in base_cols], spine_micros(spine, date_col).alias(_SPINE_T))
     frame_types = {f.name: f.dataType for f in frame.schema.fields}
@@ -116,7 +110,7 @@ def retrieve(hist: "HistoricalFeatures", spine: "DataFrame", date_col: str, keep
                 stored_types[k].append((f"feature group {r.name!r}", rows.schema[k].dataType))
             sides.append(FeatureSide(df=rows, keys=list(key_set), event_time_col=r.event_time_col,
                                      seq_col=SEQ_COL, features=list(r.features), outputs=list(r.output_names),
-                                     ttl_micros=_micros(r.ttl)))
+                                     ttl_micros=duration_micros(r.ttl)))
         types = [key_type(frame_types[k], stored_types[k], k) for k in key_set]
         frame = asof_pass(frame, list(key_set), _SPINE_T, types, sides)
     result = frame.select(*[qcol(c) for c in base_cols], *[qcol(o) for o in outputs])
@@ -131,8 +125,3 @@ def _lower_bound(lo: Optional[dt.datetime], ttl: Optional[dt.timedelta]) -> Opti
     except OverflowError:
         return None
 
-
-def _micros(value: Optional[dt.timedelta]) -> Optional[int]:
-    if value is None:
-        return None
-    return (value.days * 86_400 + value.seconds) * 1_000_000 + value.microseconds

@@ -6,7 +6,7 @@ ties on (keys, event time) go to the later write (the larger ``seq`` in the data
 join keys share one table (full outer join on the keys); each distinct key set gets its own table. Every column gets
 the DuckDB type of its offline Delta type.
 
-A source carrying a rows provider (``ServingSource.rows``, see ``serving/provided.py``) is read by that provider
+A source carrying a rows provider (``ServingSource.rows``, see ``offline/provided.py``) is read by that provider
 instead (Delta's JVM reader on such sessions); the same query then runs over the Arrow rows it returns.
 """
 
@@ -16,13 +16,12 @@ import datetime as dt
 import json
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence, Tuple
-from urllib.parse import unquote, urlparse
 
 from seeknal_spark.errors import DefinitionError, SchemaError, StoreError
 from seeknal_spark.offline import delta_log
-from seeknal_spark.offline.layout import SEQ_FILE_PATTERN
+from seeknal_spark.offline.layout import SEQ_FILE_PATTERN, local_path
 from seeknal_spark.serving.source import ServingSource
-from seeknal_spark.serving.sqltypes import duckdb_type, quote_ident, type_label
+from seeknal_spark.sqltypes import duckdb_type, quote_ident, type_label
 from seeknal_spark.storage import is_s3
 from seeknal_spark.timeutil import utc_date
 
@@ -48,15 +47,6 @@ class _Resolved:
     rows: Any = None  # a pyarrow Table from the source's rows provider (then ``files`` are only counted)
 
 
-def local_path(uri: str) -> str:
-    """A local filesystem path for a table or file URI; remote URIs are refused with an explanation."""
-    parsed = urlparse(uri)
-    if parsed.scheme in ("", "file") or (len(parsed.scheme) == 1 and uri[1:3] in (":\\", ":/")):
-        return unquote(parsed.path) if parsed.scheme == "file" else uri
-    raise StoreError(f"online export reads local Delta tables only; {uri} is remote: materialize to a local or "
-                     "mounted path, or copy the table's files locally first")
-
-
 def _snapshot(source: ServingSource) -> Optional[Tuple[Any, int, Any]]:
     """(delta-rs table or None, Delta version, group state) of the snapshot to export; None: no table."""
     if source.rows is not None:
@@ -79,12 +69,9 @@ def _resolve(source: ServingSource, lower: Optional[dt.datetime], upper: dt.date
     if state is None:
         raise StoreError(f"Delta table {source.table_uri} has no seeknal feature-group state; it was not written "
                          "by seeknal_spark")
-    if tuple(state.join_keys) != tuple(source.join_keys):
-        raise DefinitionError(f"lookup {label} uses join keys {list(source.join_keys)} but the group is stored "
-                              f"with {list(state.join_keys)}")
-    if state.event_time_col != source.event_time_col:
-        raise DefinitionError(f"lookup {label} uses event-time column {source.event_time_col!r} but the group "
-                              f"is stored with {state.event_time_col!r}")
+    from seeknal_spark.offline.state import check_stored_definition
+
+    check_stored_definition(label, state, source.join_keys, source.event_time_col, "the lookup")
     registered = dict(state.all_features())
     specs = source.features or tuple((n, n) for n in registered)
     features = []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable, List, Optional
 
-from seeknal_spark.serving.provided import RowsProvider
+from seeknal_spark.offline.provided import RowsProvider
 from seeknal_spark.serving.source import ServingSource
 
 __all__ = ["sources_from_resolved"]

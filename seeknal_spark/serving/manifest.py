@@ -13,10 +13,11 @@ import os
 import re
 from typing import Any, Dict, Optional
 
+from seeknal_spark.atomic import fsync_dir, fsync_file, write_json_atomic
 from seeknal_spark.errors import StoreError
 
 __all__ = ["POINTER", "ChecksumError", "sha256_file", "verify_file", "version_file_name", "parse_version",
-           "write_json_atomic", "fsync_dir", "load_manifest"]
+           "write_json_atomic", "fsync_dir", "fsync_file", "load_manifest"]
 
 POINTER = "CURRENT.json"
 _VERSION_FILE = re.compile(r"v(\d{6,})-([0-9a-f]+)\.(duckdb|json|idx)")
@@ -58,43 +59,6 @@ def parse_version(file_name: str) -> Optional[int]:
     """The version number of a published file name, or None for other files."""
     match = _VERSION_FILE.fullmatch(file_name.rsplit("/", 1)[-1])
     return int(match.group(1)) if match else None
-
-
-def fsync_dir(path: str) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:  # pragma: no cover - platforms without directory fds
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover
-        pass
-    finally:
-        os.close(fd)
-
-
-def fsync_file(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def write_json_atomic(path: str, data: Dict[str, Any]) -> None:
-    """Write JSON to ``path`` atomically: temp file, fsync, os.replace, fsync of the directory."""
-    directory = os.path.dirname(path) or "."
-    tmp = os.path.join(directory, f".tmp-{os.getpid()}-{os.urandom(4).hex()}-{os.path.basename(path)}")
-    try:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, sort_keys=True, indent=1)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    fsync_dir(directory)
 
 
 def load_manifest(text: str, where: str) -> Dict[str, Any]:

@@ -26,7 +26,8 @@ from typing import Any, Dict, List, Optional, Tuple
 import numpy as np
 
 from seeknal_spark.errors import StoreError
-from seeknal_spark.serving.sqltypes import INTEGER_TYPES, quote_ident
+from seeknal_spark.serving.arrow_columns import column_values
+from seeknal_spark.sqltypes import INTEGER_TYPES, quote_ident
 
 __all__ = ["sidecar_path", "ensure_sidecar", "attach", "MappedFile", "SortedIntIndex", "SortedBytesIndex"]
 
@@ -251,8 +252,6 @@ def attach(table: Any, con: Any, mapped: MappedFile) -> None:
     columns the sidecar does not hold are read from DuckDB (``con``) into Python lists, in the sidecar's row order."""
     from typing import Iterable
 
-    from seeknal_spark.serving.snapshot import column_values as _column_values
-
     entry = mapped.header["tables"][table.name]
     kind = entry["key"][0]
     if kind == "int":
@@ -273,9 +272,9 @@ def attach(table: Any, con: Any, mapped: MappedFile) -> None:
         arrow = con.sql(f"SELECT {', '.join(quote_ident(c) for c in cols)} FROM {quote_ident(table.name)}"
                         f"{order}").to_arrow_table()
         for p in rest:
-            table.objcols.append((p, _column_values(arrow.column(table.features[p]))))
+            table.objcols.append((p, column_values(arrow.column(table.features[p]))))
         if kind == "dict":
-            key_cols = [_column_values(arrow.column(k)) for k in table.keys]
+            key_cols = [column_values(arrow.column(k)) for k in table.keys]
             keys: Iterable[Any] = key_cols[0] if len(key_cols) == 1 else zip(*key_cols)
             table.index = dict(zip(keys, range(arrow.num_rows)))
     table.simple = (len(table.blocks) == 1 and not table.objcols

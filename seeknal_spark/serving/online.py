@@ -13,9 +13,13 @@ import datetime as dt
 import threading
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
-from seeknal_spark.errors import DefinitionError, StoreError
+from seeknal_spark.errors import DefinitionError, ParityError
 from seeknal_spark.serving.location import Location, resolve_location
-from seeknal_spark.serving.snapshot import INDEX_MODES, Snapshot, key_type_ok, missing_key, open_snapshot
+from seeknal_spark.serving.duckdb_rows import duckdb_rows
+from seeknal_spark.serving.index_rows import index_rows
+from seeknal_spark.serving.snapshot import INDEX_MODES, KeyLookup, open_snapshot
+from seeknal_spark.serving.spec_parity import parity_differences
+from seeknal_spark.vocabulary.manifest_file import load_manifest
 
 __all__ = ["OnlineFeatures"]
 
@@ -126,105 +130,8 @@ class OnlineFeatures:
         plan = snap.plan(feature_names)
         if isinstance(keys, Mapping):
             keys = [keys]
-        if snap.con is not None:
-            return self._get_duckdb(snap, plan, keys)
-        n = len(keys)
-        per_table = []
-        for table, knames, _, names, picker, nulls in plan:
-            index = table.index
-            single = len(knames) == 1
-            k0 = knames[0]
-            key_values: List[Any] = []
-            hit_pos: List[int] = []
-            hit_idx: List[int] = []
-            if single and len(keys) > 1:
-                try:  # fast path for a single join key; errors are reported by the loop below
-                    key_values = [kd[k0] for kd in keys]
-                    many = getattr(index, "get_many", None)  # the mmap index searches a batch at once
-                    found = many(key_values) if many is not None else list(map(index.get, key_values))
-                except (KeyError, TypeError):
-                    key_values = []
-                else:
-                    table.check_single(key_values)  # also on hits: True / 1.0 would find key 1
-                    for j, i in enumerate(found):
-                        if i is not None:
-                            hit_pos.append(j)
-                            hit_idx.append(i)
-            for j, kd in enumerate(keys if not key_values else ()):
-                try:
-                    key = kd[k0] if single else tuple([kd[k] for k in knames])
-                except (KeyError, TypeError):
-                    raise missing_key(kd, next((k for k in knames if not _has(kd, k)), k0),
-                                       snap.join_keys) from None
-                problem = table.bad_key(key)  # before the lookup: True / 1.0 would find key 1
-                if problem:
-                    raise DefinitionError(problem)
-                try:
-                    i = index.get(key)
-                except TypeError:
-                    raise DefinitionError(f"key {dict(kd)!r} has an unhashable join-key value") from None
-                if i is not None:
-                    hit_pos.append(j)
-                    hit_idx.append(i)
-                key_values.append(key)
-            values: List[Any] = [nulls] * n
-            if hit_idx:
-                fetched = table.fetch(hit_idx)
-                if picker is not None:
-                    fetched = [picker(v) for v in fetched]
-                for j, v in zip(hit_pos, fetched):
-                    values[j] = v
-            per_table.append((knames, single, names, key_values, values))
-        if len(per_table) == 1 and per_table[0][1]:
-            knames, _, names, key_values, values = per_table[0]
-            columns = (knames[0],) + names
-            return [dict(zip(columns, (k, *v))) for k, v in zip(key_values, values)]
-        out = []
-        for j in range(n):
-            row: Dict[str, Any] = {}
-            for knames, single, names, key_values, values in per_table:
-                if single:
-                    row[knames[0]] = key_values[j]
-                else:
-                    row.update(zip(knames, key_values[j]))
-                row.update(zip(names, values[j]))
-            out.append(row)
-        return out
-
-    def _get_duckdb(self, snap: Snapshot, plan: list, keys: Sequence[Mapping[str, Any]]) -> List[Dict[str, Any]]:
-        import duckdb
-
-        cur = snap.cursor()
-        rows: List[Dict[str, Any]] = [{} for _ in keys]
-        for table, knames, positions, names, _, nulls in plan:
-            columns = []
-            for kd, row in zip(keys, rows):
-                for k in knames:
-                    if not _has(kd, k):
-                        raise missing_key(kd, k, snap.join_keys)
-                    row[k] = kd[k]
-            for k in knames:
-                values = [kd[k] for kd in keys]
-                for value in values:
-                    if not key_type_ok(value, table.key_types[k]):
-                        raise DefinitionError(f"join key {k!r} is stored as {table.key_types[k]} but the request "
-                                              f"gives {type(value).__name__} {value!r}; pass a value of the stored type")
-                columns.append(values)
-            try:
-                if len(keys) == 1:
-                    found = cur.execute(table.query_sql(positions), [c[0] for c in columns]).fetchall()
-                    results = [found[0] if found else nulls]
-                else:
-                    found = cur.execute(table.batch_sql(positions), columns + [len(keys)]).fetchall()
-                    results = [tuple(r[1:]) for r in found]
-            except (duckdb.ConversionException, duckdb.InvalidInputException) as exc:
-                raise DefinitionError(f"lookup in online table failed for keys {knames}: {exc}") from exc
-            except duckdb.Error as exc:  # I/O errors, checksum failures of blocks: the file, not the request
-                raise StoreError(f"online file {snap.path} could not be read ({exc}); it is corrupted or "
-                                 "unreadable: open with verify=True to check it, then republish or restore it") from exc
-            for row, vals in zip(rows, results):
-                row.update(zip(names, vals))
-        return rows
+        lookup: KeyLookup = duckdb_rows if snap.con is not None else index_rows
+        return lookup(snap, plan, keys)
 
     # -- lifecycle ------------------------------------------------------------------------------------------------
     def refresh(self) -> bool:
@@ -243,9 +150,9 @@ class OnlineFeatures:
     def validate_parity(self, manifest: Any, *, check_delta_versions: bool = False) -> None:
         """Raise ParityError unless this table serves what the training manifest records (names, order, types,
         sources, schema versions; Delta versions too when asked)."""
-        from seeknal_spark.monitoring.parity import validate_parity
-
-        validate_parity(manifest, self, check_delta_versions=check_delta_versions)
+        diffs = parity_differences(load_manifest(manifest), self.metadata, check_delta_versions=check_delta_versions)
+        if diffs:
+            raise ParityError(f"{self.name!r} (version {self.version})", diffs)
 
     def close(self) -> None:
         self._snap.close()
@@ -260,9 +167,3 @@ class OnlineFeatures:
         return (f"OnlineFeatures(name={self.name!r}, version={self.version}, features={self.feature_names}, "
                 f"keys={self.join_keys}, index={self._index!r})")
 
-
-def _has(kd: Any, key: str) -> bool:
-    try:
-        return key in kd
-    except TypeError:
-        return False

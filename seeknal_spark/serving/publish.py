@@ -29,7 +29,7 @@ from seeknal_spark.serving.manifest import (
 from seeknal_spark.serving.online import OnlineFeatures
 from seeknal_spark.serving.remote import is_s3_uri
 from seeknal_spark.serving.source import ServingSource
-from seeknal_spark.timeutil import TimeLike, to_utc
+from seeknal_spark.timeutil import TimeLike, check_range, to_utc
 
 __all__ = ["publish_online_table", "list_online_versions"]
 
@@ -40,9 +40,7 @@ def _bounds(as_of: Optional[TimeLike], start: Optional[TimeLike], end: Optional[
     if as_of_t is None:
         as_of_t = end_t if end_t is not None else dt.datetime.now(dt.timezone.utc)
     upper = min(as_of_t, end_t) if end_t is not None else as_of_t
-    if start_t is not None and start_t > upper:
-        raise DefinitionError(f"empty time range: feature_start_time {start_t.isoformat()} is after "
-                              f"{upper.isoformat()} (feature_end_time / as_of)")
+    check_range(start_t, upper, end_name="feature_end_time / as_of")
     return as_of_t, start_t, upper
 
 

@@ -11,20 +11,19 @@ import datetime as dt
 import decimal
 import threading
 from operator import itemgetter
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Protocol, Sequence, Tuple
 
 from seeknal_spark.errors import DefinitionError, StoreError
+from seeknal_spark.serving.arrow_columns import NUMPY_DTYPES, column_values, fast_numeric, numpy_of
 from seeknal_spark.serving.export import read_metadata
 from seeknal_spark.serving.location import LocalFile, Location
 from seeknal_spark.serving.manifest import ChecksumError
-from seeknal_spark.serving.sqltypes import FLOAT_TYPES, INTEGER_TYPES, quote_ident
+from seeknal_spark.sqltypes import FLOAT_TYPES, INTEGER_TYPES, quote_ident
 
-__all__ = ["INDEX_MODES", "Snapshot", "open_snapshot", "missing_key", "key_type_ok", "connect_readonly",
-           "column_values"]
+__all__ = ["INDEX_MODES", "Snapshot", "open_snapshot", "missing_key", "has_key", "key_type_ok", "connect_readonly",
+           "column_values", "KeyLookup"]
 
 INDEX_MODES = ("memory", "duckdb", "mmap")
-_NUMERIC_ARROW = ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "float", "double",
-                  "bool")
 
 
 def connect_readonly(path: str) -> Any:
@@ -33,46 +32,6 @@ def connect_readonly(path: str) -> Any:
     con = duckdb.connect(path, read_only=True)
     con.execute("SET TimeZone='UTC'")
     return con
-
-
-_NUMPY_DTYPES = {"int8": "i1", "int16": "i2", "int32": "i4", "int64": "i8", "uint8": "u1", "uint16": "u2",
-                 "uint32": "u4", "uint64": "u8", "float": "f4", "double": "f8"}
-
-
-def _numpy_of(column: Any) -> Any:
-    """A null-free numeric/bool Arrow column as a numpy array, read from the Arrow buffers.
-
-    (pyarrow's own ``to_numpy`` imports pandas, which costs about a second at open; this does not.)
-    """
-    import numpy as np
-
-    arr = column.combine_chunks() if hasattr(column, "combine_chunks") else column
-    kind = str(arr.type)
-    data = arr.buffers()[1]
-    if kind == "bool":
-        if data is None:
-            return np.zeros(0, dtype=bool)
-        bits = np.unpackbits(np.frombuffer(data, dtype=np.uint8), bitorder="little")
-        return bits[arr.offset: arr.offset + len(arr)].astype(bool)
-    dtype = np.dtype(_NUMPY_DTYPES[kind])
-    if data is None:
-        return np.zeros(0, dtype=dtype)
-    return np.frombuffer(data, dtype=dtype, count=len(arr), offset=arr.offset * dtype.itemsize)
-
-
-def _fast_numeric(column: Any) -> bool:
-    return str(column.type) in _NUMERIC_ARROW and column.null_count == 0
-
-
-def column_values(column: Any) -> list:
-    """Python values of an Arrow column (fast path through numpy for null-free numeric columns)."""
-    if _fast_numeric(column):
-        return _numpy_of(column).tolist()
-    import pyarrow as pa
-
-    if pa.types.is_map(column.type):  # Arrow gives [(k, v), ...]; Spark and Python callers expect a dict
-        return [None if v is None else dict(v) for v in column.to_pylist()]
-    return column.to_pylist()
 
 
 def key_type_ok(value: Any, duckdb_type: str) -> bool:
@@ -143,18 +102,18 @@ class _Table:
         blocks: Dict[str, List[int]] = {}
         for pos, name in enumerate(self.features):
             column = arrow.column(name)
-            if _fast_numeric(column):
+            if fast_numeric(column):
                 blocks.setdefault(str(column.type), []).append(pos)
             else:
                 self.objcols.append((pos, column_values(column)))
         n = arrow.num_rows
         for kind, positions in blocks.items():
-            dtype = bool if kind == "bool" else np.dtype(_NUMPY_DTYPES[kind])
+            dtype = bool if kind == "bool" else np.dtype(NUMPY_DTYPES[kind])
             block = np.empty((n, len(positions)), dtype=dtype)  # row-major: a row is contiguous
             for j, pos in enumerate(positions):
                 start = 0
                 for chunk in arrow.column(self.features[pos]).chunks:  # copied once, straight from Arrow
-                    block[start:start + len(chunk), j] = _numpy_of(chunk)
+                    block[start:start + len(chunk), j] = numpy_of(chunk)
                     start += len(chunk)
             self.blocks.append((tuple(positions), block))
         self.simple = (len(self.blocks) == 1 and not self.objcols
@@ -354,3 +313,22 @@ def missing_key(kd: Any, key: str, keys: Sequence[str]) -> DefinitionError:
     if not isinstance(kd, Mapping):
         return DefinitionError(f"each key must be a dict of join keys {list(keys)}, got {kd!r}")
     return DefinitionError(f"key {dict(kd)!r} lacks join key {key!r}; this online table needs {list(keys)}")
+
+
+def has_key(kd: Any, key: str) -> bool:
+    """Whether the request ``kd`` holds join key ``key`` (False for anything that is not a mapping)."""
+    try:
+        return key in kd
+    except TypeError:
+        return False
+
+
+class KeyLookup(Protocol):
+    """How an index answers ``get_features``: (snapshot, plan, key dicts) -> one row dict per key, in order.
+
+    ``serving/index_rows.py``: the in-process index (``index="memory"`` or ``"mmap"``);
+    ``serving/duckdb_rows.py``: DuckDB's primary-key index (``index="duckdb"``).
+    """
+
+    def __call__(self, snap: "Snapshot", plan: list, keys: Sequence[Mapping[str, Any]]) -> List[Dict[str, Any]]:
+        ...

@@ -10,7 +10,7 @@ from seeknal_spark.definitions import check_name
 from seeknal_spark.errors import DefinitionError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from seeknal_spark.serving.provided import RowsProvider
+    from seeknal_spark.offline.provided import RowsProvider
 
 __all__ = ["ServingSource"]
 
@@ -32,7 +32,7 @@ class ServingSource:
         ttl: rows older than ``as_of - ttl`` are not served (the key then returns null features); None = no limit.
         delta_version: publish the group as of this Delta version (None: its current version).
         label: the version label ``delta_version`` came from (recorded in the online table's metadata).
-        rows: who reads the group's snapshot (:class:`~seeknal_spark.serving.provided.RowsProvider`); None: the
+        rows: who reads the group's snapshot (:class:`~seeknal_spark.offline.provided.RowsProvider`); None: the
             export lists the live Parquet files with delta-rs and reads them with DuckDB (S3 tables: with pyarrow).
         storage_options: how to reach an S3 table (see :mod:`seeknal_spark.storage`); never shown or recorded.
 

@@ -14,14 +14,20 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, List, Optional, Protocol, Sequence
+from typing import Any, List, Optional, Protocol, Sequence
 
 from seeknal_spark.offline.state import GroupState
 
-if TYPE_CHECKING:  # pragma: no cover
-    from seeknal_spark.serving.source import ServingSource
+__all__ = ["SnapshotSource", "ProvidedSnapshot", "ProvidedRows", "RowsProvider"]
 
-__all__ = ["ProvidedSnapshot", "ProvidedRows", "RowsProvider"]
+
+class SnapshotSource(Protocol):
+    """What a provider reads of a source (``seeknal_spark.serving.source.ServingSource`` is one)."""
+
+    table_uri: str
+    join_keys: Sequence[str]
+    event_time_col: str
+    delta_version: Optional[int]
 
 
 @dataclass(frozen=True)
@@ -43,12 +49,12 @@ class ProvidedRows:
 class RowsProvider(Protocol):
     """Reads a source's Delta snapshot for the export (see the module doc)."""
 
-    def snapshot(self, source: "ServingSource") -> Optional[ProvidedSnapshot]:
+    def snapshot(self, source: SnapshotSource) -> Optional[ProvidedSnapshot]:
         """``source.delta_version`` when pinned, else the table's latest version, with its state; None when no
         Delta table exists at ``source.table_uri``. Raises when the version does not exist."""
         ...
 
-    def latest_rows(self, source: "ServingSource", delta_version: int, columns: Sequence[str],
+    def latest_rows(self, source: SnapshotSource, delta_version: int, columns: Sequence[str],
                     lower: Optional[dt.datetime], upper: dt.datetime) -> ProvidedRows:
         """Per join-key tuple (no key null), the row with the largest event time in ``[lower, upper]`` (``lower``
         None: unbounded) of the table at ``delta_version``: the join keys, the event-time column and those of

@@ -1,157 +1,34 @@
-"""Training-serving parity: a training manifest against an online table (definition), and online values against
-point-in-time offline values at the online table's as-of time (data skew).
+"""Training-serving skew: online values against point-in-time offline values at the online table's as-of time.
 
-* :func:`validate_parity` compares what a model was trained on (a training-set manifest) with what an online table
-  serves: feature names and order, types, stored names, source groups (table, join keys, event time, TTL) and their
-  schema versions. It raises :class:`ParityError` listing every difference. No Spark needed.
-* :func:`check_skew` looks up a sample of keys online and computes the same keys' point-in-time features from the
-  offline store at the table's ``as_of`` (``HistoricalFeatures.using_spine`` with a spine of ``(keys, as_of)``),
-  and reports mismatches per feature in a :class:`SkewReport`.
+:func:`check_skew` looks up a sample of keys online and computes the same keys' point-in-time features from the
+offline store at the table's ``as_of`` (``HistoricalFeatures.using_spine`` with a spine of ``(keys, as_of)``),
+and reports mismatches per feature in a :class:`SkewReport`. It needs Spark (retrieval) and the online table
+(serving), so it sits above both; the Spark-free definition check is ``seeknal_spark.serving.parity``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import math
-import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
-from seeknal_spark.errors import DefinitionError, SeeknalError
+from seeknal_spark.errors import DefinitionError
+from seeknal_spark.retrieval import FeatureLookup, HistoricalFeatures
+from seeknal_spark.serving.parity import open_online
+from seeknal_spark.serving.snapshot import connect_readonly
+from seeknal_spark.session import get_spark
+from seeknal_spark.sqltypes import quote_ident
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import SparkSession
 
-    from seeknal_spark.retrieval import HistoricalFeatures
-    from seeknal_spark.serving import OnlineFeatures
-
-__all__ = ["ParityError", "validate_parity", "FeatureSkew", "SkewReport", "check_skew"]
+__all__ = ["FeatureSkew", "SkewReport", "check_skew"]
 
 _AS_OF_COL = "__seeknal_as_of"
 DEFAULT_SAMPLE = 1000
 
 
-class ParityError(SeeknalError):
-    """A training manifest and an online table disagree; ``differences`` lists every disagreement."""
-
-    def __init__(self, table: str, differences: Sequence[str]) -> None:
-        self.differences = list(differences)
-        super().__init__(f"online table {table} does not serve what the model was trained on "
-                         f"({len(self.differences)} difference(s)):\n  - " + "\n  - ".join(self.differences)
-                         + "\nrepublish the online table from the training set's lookups (same groups, features, "
-                         "names, TTLs and schema versions), or retrain")
-
-
-def _open(online_table: Any, store_root: Optional[str]) -> "OnlineFeatures":
-    from seeknal_spark.serving import OnlineFeatures
-
-    if isinstance(online_table, OnlineFeatures):
-        return online_table
-    if isinstance(online_table, (str, os.PathLike)):
-        return OnlineFeatures.open(os.fspath(online_table), store_root=store_root)
-    raise DefinitionError(f"online_table must be an OnlineFeatures or a table name/path, got "
-                          f"{type(online_table).__name__}")
-
-
-def _ttl_seconds(micros: Optional[int]) -> Optional[float]:
-    return None if micros is None else micros / 1_000_000
-
-
-def validate_parity(manifest: Union[Mapping[str, Any], str, "os.PathLike[str]"], online_table: Any, *,
-                    check_delta_versions: bool = False, store_root: Optional[str] = None) -> None:
-    """Raise ParityError unless ``online_table`` serves exactly the features of the training-set ``manifest``.
-
-    Compared: the set and order of feature names (the online order: features grouped by join keys, lookups in
-    order), each feature's type, stored name and source group, and per source group its table, join keys,
-    event-time column, TTL and schema version. Delta versions normally differ (the online table is built from
-    newer data); ``check_delta_versions=True`` requires them to be equal too.
-
-    Args:
-        manifest: a training-set manifest (dict, JSON path or JSON text).
-        online_table: an ``OnlineFeatures``, or a table name / directory / ``s3://`` URI to open.
-        check_delta_versions: also require the online sources' Delta versions to equal the training ones.
-        store_root: online store root used to open ``online_table`` by name.
-
-    Example:
-        >>> validate_parity("models/churn/train.json", OnlineFeatures.open("churn_features"))  # doctest: +SKIP
-    """
-    from seeknal_spark.retrieval.manifest import load_manifest
-    from seeknal_spark.serving.sqltypes import type_label
-
-    data = load_manifest(manifest)
-    table = _open(online_table, store_root)
-    meta = table.metadata
-    diffs: List[str] = []
-
-    # features: names, order, types, stored names, sources
-    key_sets: Dict[frozenset, List[Dict[str, Any]]] = {}
-    for entry in data["lookups"]:
-        label = f"{entry['group']['project']}/{entry['group']['name']}"
-        for f in entry["features"]:
-            key_sets.setdefault(frozenset(entry["group"]["join_keys"]), []).append(
-                {"name": f["output"], "stored_name": f["name"], "type": type_label(f["type"]), "source": label})
-    trained = [f for group in key_sets.values() for f in group]
-    served = [f for t in meta["tables"] for f in t["features"]]
-    trained_names, served_names = [f["name"] for f in trained], [f["name"] for f in served]
-    missing = [n for n in trained_names if n not in served_names]
-    extra = [n for n in served_names if n not in trained_names]
-    if missing:
-        diffs.append(f"features trained on but not served: {missing}")
-    if extra:
-        diffs.append(f"features served but not trained on: {extra}")
-    common_trained = [n for n in trained_names if n in served_names]
-    common_served = [n for n in served_names if n in trained_names]
-    if common_trained != common_served:
-        diffs.append(f"feature order differs: trained {common_trained}, served {common_served}")
-    by_name = {f["name"]: f for f in served}
-    for f in trained:
-        online = by_name.get(f["name"])
-        if online is None:
-            continue
-        if online["offline_type"] != f["type"]:
-            diffs.append(f"feature {f['name']!r}: type {f['type']} in training, {online['offline_type']} online")
-        if online["stored_name"] != f["stored_name"]:
-            diffs.append(f"feature {f['name']!r}: stored feature {f['stored_name']!r} in training, "
-                         f"{online['stored_name']!r} online")
-        if online["source"] != f["source"]:
-            diffs.append(f"feature {f['name']!r}: from {f['source']} in training, from {online['source']} online")
-
-    # source groups: table, keys, event time, TTL, versions
-    online_sources: Dict[str, List[Dict[str, Any]]] = {}
-    for src in meta["sources"]:
-        online_sources.setdefault(f"{src['project']}/{src['name']}", []).append(src)
-    for entry in data["lookups"]:
-        group = entry["group"]
-        label = f"{group['project']}/{group['name']}"
-        candidates = online_sources.get(label) or []
-        if not candidates:
-            diffs.append(f"feature group {label} is not a source of the online table")
-            continue
-        src = candidates.pop(0)
-        if src["table_uri"] != group["table_path"]:
-            diffs.append(f"{label}: table {group['table_path']} in training, {src['table_uri']} online")
-        if list(src["join_keys"]) != list(group["join_keys"]):
-            diffs.append(f"{label}: join keys {group['join_keys']} in training, {src['join_keys']} online")
-        if src["event_time_col"] != group["event_time_col"]:
-            diffs.append(f"{label}: event-time column {group['event_time_col']!r} in training, "
-                         f"{src['event_time_col']!r} online")
-        ttl = _ttl_seconds(entry.get("ttl_micros"))
-        if src.get("ttl_seconds") != ttl:
-            diffs.append(f"{label}: TTL {ttl} s in training, {src.get('ttl_seconds')} s online")
-        if src.get("schema_version") != entry["schema_version"]:
-            diffs.append(f"{label}: schema version {entry['schema_version']} in training, "
-                         f"{src.get('schema_version')} online")
-        if check_delta_versions and src.get("delta_version") != entry["delta_version"]:
-            diffs.append(f"{label}: Delta version {entry['delta_version']} in training, "
-                         f"{src.get('delta_version')} online")
-    for label, rest in online_sources.items():
-        for _ in rest:
-            diffs.append(f"the online table has a source {label} that the training set did not use")
-    if diffs:
-        raise ParityError(f"{table.name!r} (version {table.version})", diffs)
-
-
-# -- skew ----------------------------------------------------------------------------------------------------
 @dataclass
 class FeatureSkew:
     """Online vs offline values of one feature over the sampled keys."""
@@ -209,9 +86,7 @@ class SkewReport:
         return "\n".join(lines)
 
 
-def _as_hist(source: Any) -> "HistoricalFeatures":
-    from seeknal_spark.retrieval import FeatureLookup, HistoricalFeatures
-
+def _as_hist(source: Any) -> HistoricalFeatures:
     if isinstance(source, HistoricalFeatures):
         return source
     if isinstance(source, FeatureLookup) or (isinstance(source, Sequence) and not isinstance(source, str)):
@@ -220,11 +95,8 @@ def _as_hist(source: Any) -> "HistoricalFeatures":
 
 
 def _sample_keys(path: str, table: Mapping[str, Any], n: int, seed: int) -> List[Tuple[Any, ...]]:
-    from seeknal_spark.serving.snapshot import connect_readonly as _connect
-    from seeknal_spark.serving.sqltypes import quote_ident
-
     keys = ", ".join(quote_ident(k) for k in table["join_keys"])
-    con = _connect(path)
+    con = connect_readonly(path)
     try:
         return [tuple(r) for r in con.execute(
             f"SELECT {keys} FROM {quote_ident(table['table'])} ORDER BY hash({keys}, $seed), {keys} LIMIT $n",
@@ -276,10 +148,7 @@ def check_skew(online_table: Any, hist_or_lookups: Any, sample_keys: Union[None,
         >>> report = check_skew(OnlineFeatures.open("user_features"), hist, sample_keys=500)   # doctest: +SKIP
         >>> print(report)                                                                       # doctest: +SKIP
     """
-    from seeknal_spark.retrieval import HistoricalFeatures
-    from seeknal_spark.session import get_spark
-
-    table = _open(online_table, store_root)
+    table = open_online(online_table, store_root)
     hist = _as_hist(hist_or_lookups)
     if sample_keys is not None and not isinstance(sample_keys, int) and isinstance(sample_keys, (str, Mapping)):
         raise DefinitionError("sample_keys must be None, a number of keys, or a list of key dicts")

@@ -36,7 +36,7 @@ class _Parser(argparse.ArgumentParser):
     """argparse that raises instead of exiting, so ``main`` returns the usage exit code."""
 
     def error(self, message: str) -> Any:  # type: ignore[override]
-        from seeknal_spark.jobs_lib.spec import UsageError
+        from seeknal_spark.cli.spec import UsageError
 
         raise UsageError(f"{self.prog}: {message}")
 
@@ -134,7 +134,7 @@ def _operator(p: argparse.ArgumentParser) -> None:
 
 
 def _fill_nulls(values: Sequence[str]) -> List[Any]:
-    from seeknal_spark.jobs_lib.spec import UsageError
+    from seeknal_spark.cli.spec import UsageError
     from seeknal_spark.retrieval import FillNull
 
     fills = []
@@ -161,8 +161,8 @@ def _group_ref(args: argparse.Namespace) -> Any:
     from seeknal_spark.config import default_offline_store_path
     from seeknal_spark.definitions import check_name
     from seeknal_spark.errors import DefinitionError
-    from seeknal_spark.jobs_lib.operate import GroupRef
-    from seeknal_spark.jobs_lib.spec import UsageError, load_group_spec
+    from seeknal_spark.cli.operate import GroupRef
+    from seeknal_spark.cli.spec import UsageError, load_group_spec
 
     value: str = args.group
     root = args.store or default_offline_store_path()
@@ -188,8 +188,8 @@ def _group_ref(args: argparse.Namespace) -> Any:
 def run_operator(args: argparse.Namespace) -> Any:
     """Execute an operator command (list, describe, history, vacuum); returns JSON-ready data."""
     from seeknal_spark.config import default_offline_store_path
-    from seeknal_spark.jobs_lib import operate
-    from seeknal_spark.jobs_lib.spec import UsageError, parse_duration
+    from seeknal_spark.cli import operate
+    from seeknal_spark.cli.spec import UsageError, parse_duration
 
     if args.command == "list":
         return operate.list_groups(args.store or default_offline_store_path(), args.project)
@@ -210,8 +210,8 @@ def run_operator(args: argparse.Namespace) -> Any:
 
 def run(args: argparse.Namespace) -> Any:
     """Execute a parsed command (raises on failure)."""
-    from seeknal_spark.jobs_lib import commands
-    from seeknal_spark.jobs_lib.spec import UsageError, load_group_spec, parse_duration, parse_time
+    from seeknal_spark.cli import commands
+    from seeknal_spark.cli.spec import UsageError, load_group_spec, parse_duration, parse_time
 
     start = parse_time(getattr(args, "start", None), "--start")
     end = parse_time(getattr(args, "end", None), "--end", end_exclusive=getattr(args, "end_exclusive", False),
@@ -303,7 +303,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                       exc_info=code == EXIT_FAILURE)
             return code
         if args.command in OPERATOR_COMMANDS:
-            from seeknal_spark.jobs_lib.report import render
+            from seeknal_spark.cli.report import render
 
             sys.stdout.write(json.dumps(summary, indent=2, default=str) + "\n" if args.json
                              else render(args.command, summary))

@@ -14,7 +14,7 @@ import time
 import uuid
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence
 
-from seeknal_spark.jobs_lib.spec import GroupSpec, UsageError, check_range, chunk_run_id, plan_chunks
+from seeknal_spark.cli.spec import GroupSpec, UsageError, check_range, chunk_run_id, plan_chunks
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import DataFrame, SparkSession

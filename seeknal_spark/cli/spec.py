@@ -17,7 +17,7 @@ from seeknal_spark.config import conf_dir
 from seeknal_spark.definitions import WRITE_MODES, FeatureStoreFileOutput, OfflineStore
 from seeknal_spark.errors import DefinitionError
 from seeknal_spark.feature_group import FeatureGroup
-from seeknal_spark.timeutil import to_utc
+from seeknal_spark.timeutil import check_range as check_time_range, to_utc
 from seeknal_spark.transform import FeatureTransform, load_reference
 
 __all__ = ["UsageError", "GroupSpec", "load_group_spec", "parse_duration", "parse_time", "plan_chunks",
@@ -65,8 +65,8 @@ def parse_time(value: Optional[str], what: str, end_exclusive: bool = False,
 
 
 def check_range(start: Optional[dt.datetime], end: Optional[dt.datetime]) -> None:
-    if start is not None and end is not None and start > end:
-        raise UsageError(f"empty time range: --start {start.isoformat()} is after --end {end.isoformat()}")
+    """Refuse --start after --end (a UsageError: exit code 2)."""
+    check_time_range(start, end, "--start", "--end", error=UsageError)
 
 
 def plan_chunks(start: dt.datetime, end: dt.datetime, chunk: dt.timedelta) -> List[Tuple[dt.datetime, dt.datetime]]:

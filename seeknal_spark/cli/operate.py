@@ -5,12 +5,11 @@ no Spark, no JVM) and return plain JSON-ready dicts; ``seeknal_spark.cli`` print
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 import warnings
 from typing import Any, Dict, List, Optional
 
-from seeknal_spark.jobs_lib.spec import UsageError
+from seeknal_spark.cli.spec import UsageError
 
 __all__ = ["GroupRef", "list_groups", "describe_group", "group_history", "vacuum_group"]
 
@@ -48,20 +47,9 @@ def _open(ref: GroupRef) -> Any:
 
 
 def _write_info(entry: Dict[str, Any]) -> Optional[Dict[str, Any]]:
-    from seeknal_spark.offline.state import WRITE_KEY
+    from seeknal_spark.offline.state import commit_write_info
 
-    raw: Any = entry.get(WRITE_KEY)
-    if raw is None and entry.get("userMetadata"):  # Spark's Delta writer (native path)
-        try:
-            raw = json.loads(str(entry["userMetadata"])).get(WRITE_KEY)
-        except (ValueError, AttributeError):
-            raw = None
-    if isinstance(raw, str):
-        try:
-            raw = json.loads(raw)
-        except ValueError:
-            return None
-    return raw if isinstance(raw, dict) else None
+    return commit_write_info(entry)
 
 
 def _commit(entry: Dict[str, Any]) -> Dict[str, Any]:
