@@ -28,6 +28,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from seeknal_spark.monitoring.drift import DriftReport
     from seeknal_spark.offline.labels import LabelledVersion
     from seeknal_spark.offline.metadata import TableMetadata
+    from seeknal_spark.storage import StorageOptions
     from seeknal_spark.monitoring.freshness import Freshness
     from seeknal_spark.validation import ValidationConfig, ValidationOutcome, ValidationRecord
 
@@ -75,6 +76,11 @@ class FeatureGroup:
     def table_path(self) -> str:
         """Location of this group's Delta table."""
         return table_uri(self.store.root(), self.project, self.name)
+
+    @property
+    def storage_options(self) -> "StorageOptions":
+        """The store's storage options (``FeatureStoreFileOutput(storage_options=...)``; secrets never shown)."""
+        return self.store.storage_options()
 
     @property
     def event_time_col(self) -> str:
@@ -150,7 +156,7 @@ class FeatureGroup:
         from seeknal_spark.offline.metadata import table_metadata
         from seeknal_spark.offline.metadata_spark import session_or_none
 
-        return table_metadata(self.table_path, session_or_none())
+        return table_metadata(self.table_path, session_or_none(), self.storage_options)
 
     def _load_state(self, version: Optional[int] = None) -> Optional[GroupState]:
         state = self._metadata().state(version)
@@ -270,7 +276,7 @@ class FeatureGroup:
             return self._next_state(state, df, keys, ts, features, tolerate=since)
 
         req = WriteRequest(uri=self.table_path, df=frame, evolve=evolve, mode=mode, start=start, end=end,
-                           run_id=run_id, checks=checks, label=version)
+                           run_id=run_id, checks=checks, label=version, storage_options=self.storage_options)
         result = write_request(req)
         self._load_state()
         return result
@@ -300,7 +306,8 @@ class FeatureGroup:
         if state is None:
             raise StoreError(f"feature group {self.project}/{self.name} has never been written ({self.table_path})")
         df = read_table(get_spark(spark), self.table_path, state.event_time_col, version=version,
-                        start=to_utc(feature_start_time), end=to_utc(feature_end_time))
+                        start=to_utc(feature_start_time), end=to_utc(feature_end_time),
+                        storage_options=self.storage_options)
         return df.drop(PARTITION_COL)
 
     def validate(self, dataframe: Any = None, feature_start_time: Optional[TimeLike] = None,
@@ -379,7 +386,7 @@ class FeatureGroup:
         """
         from seeknal_spark.offline.cleanup import vacuum_table
 
-        return vacuum_table(self.table_path, retention, dry_run=dry_run)
+        return vacuum_table(self.table_path, retention, dry_run=dry_run, storage_options=self.storage_options)
 
     def __repr__(self) -> str:
         return f"FeatureGroup(name={self.name!r}, project={self.project!r}, entity={self.entity!r})"

@@ -23,8 +23,9 @@ from typing import Any, Dict, Iterator, Mapping, Optional, Tuple
 
 from seeknal_spark.errors import DefinitionError, StoreError
 
-__all__ = ["StorageOptions", "as_options", "is_s3", "hadoop_uri", "object_store_uri", "split_s3", "bucket_of",
-           "hadoop_options", "delta_rs_options", "filesystem", "redact", "store_error", "SECRET_KEYS"]
+__all__ = ["StorageOptions", "as_options", "is_s3", "hadoop_uri", "object_store_uri", "split_s3", "fs_path", "bucket_of",
+           "hadoop_options", "delta_rs_options", "filesystem", "redact", "store_error", "check_bucket",
+           "SECRET_KEYS"]
 
 SECRET_KEYS = frozenset({"AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ACCESS_KEY_ID"})
 _S3_SCHEMES = ("s3://", "s3a://", "s3n://")
@@ -107,6 +108,11 @@ def split_s3(uri: str) -> Tuple[str, str]:
     if any(p in (".", "..") for p in parts):
         raise DefinitionError(f"S3 URI {uri!r} may not contain '.' or '..' path segments")
     return bucket, "/".join(parts)
+
+
+def fs_path(uri: str) -> str:
+    """The path pyarrow's S3 file system names an S3 object by: ``bucket/key`` (other URIs unchanged)."""
+    return "/".join(p for p in split_s3(uri) if p) if is_s3(uri) else uri
 
 
 def bucket_of(uri: str) -> Optional[str]:
@@ -217,6 +223,28 @@ def _code(exc: BaseException) -> str:
     return str(response.get("Error", {}).get("Code", "")) if isinstance(response, dict) else ""
 
 
+def _missing_bucket(bucket: str, what: str) -> StoreError:
+    return StoreError(f"S3 bucket {bucket!r} does not exist ({what}); check the bucket name in the s3:// URI, "
+                      "the endpoint (AWS_ENDPOINT_URL) and the region/account of the credentials, or create it")
+
+
+def check_bucket(uri: str, options: Optional[Mapping[str, Any]] = None, what: str = "") -> None:
+    """Raise StoreError naming the bucket of an S3 ``uri`` when it does not exist or cannot be reached."""
+    if not is_s3(uri):
+        return
+    import pyarrow.fs as pafs
+
+    fs, path = filesystem(uri, options)
+    bucket = path.split("/", 1)[0]
+    what = what or f"reach {uri}"
+    try:
+        info = fs.get_file_info(bucket)
+    except OSError as exc:
+        raise store_error(exc, uri, what, options) from None
+    if info.type == pafs.FileType.NotFound:
+        raise _missing_bucket(bucket, what)
+
+
 def store_error(exc: BaseException, uri: str, what: str,
                 options: Optional[Mapping[str, Any]] = None) -> StoreError:
     """The StoreError for a failed storage call on ``uri``: a missing bucket or denied access is named with
@@ -225,8 +253,7 @@ def store_error(exc: BaseException, uri: str, what: str,
     text = f"{_code(exc)} {exc}"
     detail = redact(str(exc), options)
     if bucket and any(m in text for m in _MISSING):
-        return StoreError(f"S3 bucket {bucket!r} does not exist ({what}); check the bucket name in the s3:// URI, "
-                          "the endpoint (AWS_ENDPOINT_URL) and the region/account of the credentials, or create it")
+        return _missing_bucket(bucket, what)
     if bucket and any(m in text for m in _DENIED):
         return StoreError(f"access to S3 bucket {bucket!r} was denied ({what}); check the credentials "
                           "(AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, profile or role), their permissions on the "

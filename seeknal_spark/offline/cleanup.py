@@ -29,7 +29,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Set
+from typing import Any, Dict, List, Mapping, Optional, Set
 from urllib.parse import unquote
 
 import pyarrow as pa
@@ -165,11 +165,13 @@ def _stagings(fs: pafs.FileSystem, root: str, now: float) -> List[_Staging]:
     return out
 
 
-def referenced_files(table_uri: str, storage_options: Optional[Dict[str, str]] = None) -> Set[str]:
+def referenced_files(table_uri: str, storage_options: Optional[Mapping[str, str]] = None) -> Set[str]:
     """Paths (relative to the table root) of the data files of every version the Delta log still holds."""
-    from deltalake import DeltaTable
+    from seeknal_spark.offline import delta_log
 
-    table = DeltaTable(table_uri, storage_options=storage_options)
+    table = delta_log.open_table(table_uri, storage_options=storage_options)
+    if table is None:
+        return set()
     latest = table.version()
     versions = sorted({int(h["version"]) for h in table.history() if "version" in h} | {latest})
     paths: Set[str] = set()
@@ -184,7 +186,7 @@ def referenced_files(table_uri: str, storage_options: Optional[Dict[str, str]] =
 
 
 def remove_leftovers(table_uri: str, older_than: dt.timedelta, *, dry_run: bool = False,
-                     storage_options: Optional[Dict[str, str]] = None) -> List[str]:
+                     storage_options: Optional[Mapping[str, str]] = None) -> List[str]:
     """Remove dead writers' staging directories and never-committed data files; returns what was (or would be,
     with ``dry_run``) removed, as paths relative to the table root, sorted.
 
@@ -194,7 +196,7 @@ def remove_leftovers(table_uri: str, older_than: dt.timedelta, *, dry_run: bool 
         raise DefinitionError(f"older_than must be a non-negative datetime.timedelta, got {older_than!r}")
     from seeknal_spark.offline import delta_log
 
-    fs, root = uri_filesystem(table_uri)
+    fs, root = uri_filesystem(table_uri, storage_options)
     root = root.rstrip("/")
     now = time.time()
     cutoff = now - older_than.total_seconds()
@@ -228,7 +230,7 @@ def remove_leftovers(table_uri: str, older_than: dt.timedelta, *, dry_run: bool 
 
 
 def vacuum_table(table_uri: str, retention: dt.timedelta, dry_run: bool = False,
-                 storage_options: Optional[Dict[str, str]] = None) -> Dict[str, List[str]]:
+                 storage_options: Optional[Mapping[str, str]] = None) -> Dict[str, List[str]]:
     """``remove_leftovers`` then Delta VACUUM (files no longer referenced by the latest version, older than
     ``retention``: time travel to versions older than ``retention`` stops working)."""
     from seeknal_spark.offline import delta_log

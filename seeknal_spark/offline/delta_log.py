@@ -28,7 +28,7 @@ from seeknal_spark.offline.state import STATE_KEY, GroupState, decode_commit_met
 
 __all__ = ["LiveFile", "CommitActions", "VersionTaken", "open_table", "check_portable", "read_state", "live_files",
            "commit_files", "commit_actions", "filesystem", "set_properties", "app_version", "history",
-           "commit_schema_json"]
+           "commit_schema_json", "read_files_arrow", "options_of"]
 
 _UNSUPPORTED_READER_FEATURES = {"deletionVectors", "columnMapping", "v2Checkpoint"}
 
@@ -45,12 +45,25 @@ class LiveFile:
     num_records: Optional[int]
 
 
+def _delta_table(uri: str, storage_options: Optional[Mapping[str, str]], version: Optional[int] = None
+                 ) -> DeltaTable:
+    """delta-rs' table at ``uri`` (``s3a://`` read as ``s3://``; S3 commits with ``conditional_put=etag``)."""
+    try:
+        return DeltaTable(storage.object_store_uri(uri), version=version,
+                          storage_options=storage.delta_rs_options(uri, storage_options))
+    except TableNotFoundError:
+        raise
+    except OSError as exc:  # object-store failures: a missing bucket, denied access, an unreachable endpoint
+        raise storage.store_error(exc, uri, f"open the Delta table {uri}", storage_options) from exc
+
+
 def open_table(uri: str, version: Optional[int] = None,
-               storage_options: Optional[Dict[str, str]] = None) -> Optional[DeltaTable]:
+               storage_options: Optional[Mapping[str, str]] = None) -> Optional[DeltaTable]:
     """The Delta table at ``uri`` (at ``version`` when given), or None when no table exists there."""
     try:
-        table = DeltaTable(uri, storage_options=storage_options)
+        table = _delta_table(uri, storage_options)
     except TableNotFoundError:
+        storage.check_bucket(uri, storage_options, f"open the Delta table {uri}")  # no table, or no bucket?
         return None
     if version is not None:
         if version > table.version() or version < 0:
@@ -85,7 +98,7 @@ def read_state(table: DeltaTable) -> Optional[GroupState]:
     version = table.version()
     # delta-rs reads history from the newest commit but numbers it down from the *loaded* version, so for an
     # older loaded version read the history of a freshly opened (latest) table.
-    latest = DeltaTable(table.table_uri, storage_options=_options_of(table))
+    latest = DeltaTable(table.table_uri, storage_options=options_of(table))  # already delta-rs options
     entries = history(latest, None) if version < latest.version() else history(table, 3)
     for entry in entries:
         if int(entry.get("version", -1)) > version:
@@ -99,7 +112,8 @@ def read_state(table: DeltaTable) -> Optional[GroupState]:
     return None
 
 
-def _options_of(table: DeltaTable) -> Optional[Dict[str, str]]:
+def options_of(table: DeltaTable) -> Optional[Dict[str, str]]:
+    """The (delta-rs) storage options ``table`` was opened with."""
     return getattr(table, "_storage_options", None)
 
 
@@ -125,7 +139,7 @@ def live_files(table: DeltaTable, start_date: Optional[dt.date] = None,
     return out
 
 
-def app_version(uri: str, app_id: str, storage_options: Optional[Dict[str, str]] = None) -> Optional[int]:
+def app_version(uri: str, app_id: str, storage_options: Optional[Mapping[str, str]] = None) -> Optional[int]:
     """The last idempotent-write version recorded for ``app_id`` (Delta ``txn`` action), or None."""
     table = open_table(uri, storage_options=storage_options)
     return None if table is None else table.transaction_version(app_id)
@@ -134,6 +148,25 @@ def app_version(uri: str, app_id: str, storage_options: Optional[Dict[str, str]]
 def filesystem(uri: str, storage_options: Optional[Mapping[str, str]] = None) -> Tuple[pafs.FileSystem, str]:
     """The pyarrow file system of a table URI and the path on it (see :func:`seeknal_spark.storage.filesystem`)."""
     return storage.filesystem(uri, storage_options)
+
+
+def read_files_arrow(table: DeltaTable, files: Sequence[LiveFile], file_col: str) -> pa.Table:
+    """The rows of ``files`` (live files of ``table``) read with pyarrow, in the table's data schema (columns a
+    file lacks read as null), plus ``file_col``: each row's file path. For tables DuckDB cannot read directly
+    (S3: no DuckDB extension is downloaded at run time)."""
+    import pyarrow.dataset as ds
+
+    schema = pa.schema(table.schema().to_arrow())
+    schema = pa.schema([f for f in schema if f.name != PARTITION_COL])
+    fs, _ = storage.filesystem(table.table_uri, options_of(table))
+    paths = [storage.fs_path(f.uri) for f in files]
+    try:
+        dataset = ds.dataset(paths, schema=schema, format="parquet", filesystem=fs)
+        columns = {**{n: ds.field(n) for n in schema.names}, file_col: ds.field("__filename")}
+        return dataset.to_table(columns=columns)
+    except OSError as exc:
+        raise storage.store_error(exc, table.table_uri, f"read the data files of {table.table_uri}",
+                                  options_of(table)) from exc
 
 
 class VersionTaken(Exception):
@@ -154,7 +187,7 @@ class CommitActions:
 def commit_files(uri: str, schema_json: str, adds: Sequence[AddAction], *, version: int,
                  replace_days: Sequence[dt.date], user_metadata: str,
                  app_txn: Optional[Tuple[str, int]] = None,
-                 storage_options: Optional[Dict[str, str]] = None) -> int:
+                 storage_options: Optional[Mapping[str, str]] = None) -> int:
     """Commit ``adds`` as version ``version + 1`` (``version`` -1: create the table), removing every live file of
     ``replace_days`` at ``version``, in one Delta transaction. Returns the committed version.
 
@@ -166,10 +199,11 @@ def commit_files(uri: str, schema_json: str, adds: Sequence[AddAction], *, versi
                              app_transactions=[Transaction(app_txn[0], app_txn[1])] if app_txn else None)
     try:
         if version < 0:
-            create_table_with_add_actions(uri, schema, list(adds), mode="error", partition_by=[PARTITION_COL],
-                                          storage_options=storage_options, commit_properties=props)
+            create_table_with_add_actions(storage.object_store_uri(uri), schema, list(adds), mode="error",
+                                          partition_by=[PARTITION_COL], commit_properties=props,
+                                          storage_options=storage.delta_rs_options(uri, storage_options))
         else:
-            table = DeltaTable(uri, version=version, storage_options=storage_options)
+            table = _delta_table(uri, storage_options, version)
             filters = ([(PARTITION_COL, "in", [d.isoformat() for d in replace_days])] if replace_days
                        else [(PARTITION_COL, "=", "0001-01-01")])  # matches nothing: only adds (and the schema)
             table.create_write_transaction(list(adds), "overwrite", schema, partition_by=[PARTITION_COL],
@@ -177,14 +211,16 @@ def commit_files(uri: str, schema_json: str, adds: Sequence[AddAction], *, versi
     except Exception as exc:  # noqa: BLE001 - decided below from the log, not from delta-rs' message
         latest = open_table(uri, storage_options=storage_options)
         if latest is not None and latest.version() > version:
-            raise VersionTaken(str(exc)) from exc
+            raise VersionTaken(storage.redact(str(exc), storage_options)) from exc
+        if isinstance(exc, OSError) or storage.is_s3(uri):
+            raise storage.store_error(exc, uri, f"commit to the Delta table {uri}", storage_options) from exc
         raise
     return version + 1
 
 
-def commit_actions(uri: str, version: int, storage_options: Optional[Dict[str, str]] = None) -> CommitActions:
+def commit_actions(uri: str, version: int, storage_options: Optional[Mapping[str, str]] = None) -> CommitActions:
     """Read one commit file of the log (``_delta_log/<version>.json``): what it changed."""
-    fs, root = filesystem(uri)
+    fs, root = filesystem(uri, storage_options)
     with fs.open_input_stream(f"{root.rstrip('/')}/_delta_log/{version:020d}.json") as handle:
         lines = handle.read().decode("utf-8").splitlines()
     days: set = set()
@@ -210,9 +246,9 @@ def commit_actions(uri: str, version: int, storage_options: Optional[Dict[str, s
     return CommitActions(version, frozenset(days), frozenset(app_ids), metadata, label)
 
 
-def set_properties(uri: str, state: GroupState, storage_options: Optional[Dict[str, str]] = None) -> None:
+def set_properties(uri: str, state: GroupState, storage_options: Optional[Mapping[str, str]] = None) -> None:
     """Mirror ``state`` into the ``seeknal.*`` table properties (a metadata-only commit)."""
-    table = DeltaTable(uri, storage_options=storage_options)
+    table = _delta_table(uri, storage_options)
     current = table.metadata().configuration or {}
     wanted = state.table_properties()
     if all(current.get(k) == v for k, v in wanted.items()):

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import TYPE_CHECKING, Dict, List, Optional
+from typing import TYPE_CHECKING, Dict, List, Mapping, Optional
 
+from seeknal_spark import storage
 from seeknal_spark.errors import StoreError
 from seeknal_spark.offline import delta_log
 from seeknal_spark.offline.frames import in_range, utc_date
@@ -26,12 +27,14 @@ __all__ = ["read_table", "read_live_files"]
 
 def read_table(spark: "SparkSession", uri: str, event_time_col: str, *, version: Optional[int] = None,
                start: Optional[dt.datetime] = None, end: Optional[dt.datetime] = None,
-               with_seq: bool = False, min_date: Optional[dt.date] = None) -> "DataFrame":
+               with_seq: bool = False, min_date: Optional[dt.date] = None,
+               storage_options: Optional[Mapping[str, str]] = None) -> "DataFrame":
     """The rows of the table at ``uri`` with ``start <= event_time <= end``.
 
     Only files whose partition date can hold such rows are read. With ``with_seq`` a ``_seq`` column holds the
     write sequence number of each row's write (later writes have larger numbers). ``min_date`` prunes partitions
-    without filtering rows (used by lookups with a TTL).
+    without filtering rows (used by lookups with a TTL). ``storage_options``: see :mod:`seeknal_spark.storage`
+    (S3 files are read through ``s3a://`` with per-read ``fs.s3a.*`` options).
     """
     from pyspark.sql import functions as F
     from pyspark.sql.types import StructType
@@ -40,7 +43,7 @@ def read_table(spark: "SparkSession", uri: str, event_time_col: str, *, version:
 
     if has_delta_jvm(spark):
         return _read_delta(spark, uri, event_time_col, version, start, end, with_seq, min_date)
-    table = delta_log.open_table(uri, version)
+    table = delta_log.open_table(uri, version, storage_options)
     if table is None:
         raise StoreError(f"no Delta table at {uri}: the feature group has never been written")
     delta_log.check_portable(table)
@@ -54,9 +57,9 @@ def read_table(spark: "SparkSession", uri: str, event_time_col: str, *, version:
         if with_seq:
             df = df.withColumn(SEQ_COL, F.lit(0).cast("long"))
     elif with_seq:
-        df = _read_with_seq(spark, data_schema, files)
+        df = _read_with_seq(spark, data_schema, files, delta_log.options_of(table))
     else:
-        df = spark.read.schema(data_schema).parquet(*[f.uri for f in files])
+        df = _parquet(spark, data_schema, files, delta_log.options_of(table))
     df = df.withColumn(PARTITION_COL, utc_date(F.col(event_time_col)))
     if start is not None or end is not None:
         df = df.where(in_range(F.col(event_time_col), start, end))
@@ -98,20 +101,28 @@ def _read_delta(spark: "SparkSession", uri: str, event_time_col: str, version: O
 MAX_SEQ_SCANS = 32
 
 
-def _read_with_seq(spark: "SparkSession", schema: "StructType", files: List[delta_log.LiveFile]) -> "DataFrame":
+def _parquet(spark: "SparkSession", schema: "StructType", files: List[delta_log.LiveFile],
+             options: Optional[Mapping[str, str]]) -> "DataFrame":
+    """Spark's Parquet scan of ``files`` (``s3a://`` with per-read S3 options for S3 tables)."""
+    reader = spark.read.options(**storage.hadoop_options(options)) if storage.is_s3(files[0].uri) else spark.read
+    return reader.schema(schema).parquet(*[storage.hadoop_uri(f.uri) for f in files])
+
+
+def _read_with_seq(spark: "SparkSession", schema: "StructType", files: List[delta_log.LiveFile],
+                   options: Optional[Mapping[str, str]] = None) -> "DataFrame":
     from pyspark.sql import functions as F
 
-    by_seq: Dict[int, List[str]] = {}
+    by_seq: Dict[int, List[delta_log.LiveFile]] = {}
     for f in files:
-        by_seq.setdefault(f.seq if f.seq is not None else 0, []).append(f.uri)
+        by_seq.setdefault(f.seq if f.seq is not None else 0, []).append(f)
     if len(by_seq) <= MAX_SEQ_SCANS:
-        frames = [spark.read.schema(schema).parquet(*uris).withColumn(SEQ_COL, F.lit(seq).cast("long"))
-                  for seq, uris in sorted(by_seq.items())]
+        frames = [_parquet(spark, schema, group, options).withColumn(SEQ_COL, F.lit(seq).cast("long"))
+                  for seq, group in sorted(by_seq.items())]
         out = frames[0]
         for frame in frames[1:]:
             out = out.unionByName(frame)
         return out
-    df = spark.read.schema(schema).parquet(*[f.uri for f in files])
+    df = _parquet(spark, schema, files, options)
     seq = F.regexp_extract(F.col("_metadata.file_name"), SEQ_FILE_PATTERN, 1)
     return df.withColumn(SEQ_COL, F.when(seq == "", F.lit(0)).otherwise(seq).cast("long"))
 
@@ -128,5 +139,5 @@ def read_live_files(spark: "SparkSession", table: "delta_log.DeltaTable", files:
         df = spark.createDataFrame([], data_schema)
         return df.withColumn(SEQ_COL, F.lit(0).cast("long")) if with_seq else df
     if with_seq:
-        return _read_with_seq(spark, data_schema, files)
-    return spark.read.schema(data_schema).parquet(*[f.uri for f in files])
+        return _read_with_seq(spark, data_schema, files, delta_log.options_of(table))
+    return _parquet(spark, data_schema, files, delta_log.options_of(table))

@@ -25,6 +25,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 from deltalake.transaction import AddAction
 
+from seeknal_spark import storage
 from seeknal_spark.errors import ConcurrentWriteError, LabelExistsError
 from seeknal_spark.offline import delta_log
 from seeknal_spark.offline.cleanup import WriterHeartbeat
@@ -38,7 +39,7 @@ from seeknal_spark.offline.write_stats import stat_columns, stats_from_metrics
 from seeknal_spark.offline.writer import WriteRequest, WriteResult, check_keys, iso, run_app_id
 
 if TYPE_CHECKING:  # pragma: no cover
-    from pyspark.sql import DataFrame
+    from pyspark.sql import DataFrame, DataFrameReader
 
 __all__ = ["write_portable", "MAX_ATTEMPTS"]
 
@@ -63,7 +64,8 @@ class _Staged:
 
 def write_portable(req: WriteRequest) -> WriteResult:
     """Write ``req`` through staged Parquet files and one delta-rs commit (see the module docstring)."""
-    table = delta_log.open_table(req.uri)
+    opts = req.storage_options
+    table = delta_log.open_table(req.uri, storage_options=opts)
     if table is not None:
         delta_log.check_portable(table)  # e.g. deletion vectors: rewriting a day would resurrect deleted rows
     if req.run_id and table is not None and table.transaction_version(run_app_id(req.run_id)) is not None:
@@ -72,7 +74,7 @@ def write_portable(req: WriteRequest) -> WriteResult:
     before = delta_log.read_state(table) if table is not None else None
     after = req.evolve(before)  # refuses a write that does not fit the stored definition before any Spark job
     writer_id = uuid.uuid4().hex
-    fs, root = delta_log.filesystem(req.uri)
+    fs, root = delta_log.filesystem(req.uri, opts)
     staging = f"{root}/{STAGING_DIR}/{writer_id}"
     created: List[str] = []
     committed = False
@@ -106,14 +108,14 @@ def write_portable(req: WriteRequest) -> WriteResult:
                 delta_log.commit_files(
                     req.uri, delta_log.commit_schema_json(_columns(after)), new.adds + kept.adds, version=version,
                     replace_days=plan.replace, user_metadata=encode_commit_metadata(after, info),
-                    app_txn=(run_app_id(req.run_id), 0) if req.run_id else None)
+                    app_txn=(run_app_id(req.run_id), 0) if req.run_id else None, storage_options=opts)
                 committed = True
                 break
             except delta_log.VersionTaken:
                 pass
-            table = delta_log.open_table(req.uri)
+            table = delta_log.open_table(req.uri, storage_options=opts)
             assert table is not None  # someone committed a version we wanted: the table exists
-            others = [delta_log.commit_actions(req.uri, v) for v in range(version + 1, table.version() + 1)]
+            others = [delta_log.commit_actions(req.uri, v, opts) for v in range(version + 1, table.version() + 1)]
             if req.run_id and any(run_app_id(req.run_id) in c.app_ids for c in others):
                 log.info("run %s was committed to %s by another writer: skipping", req.run_id, req.uri)
                 return _skipped(req, table)
@@ -140,7 +142,7 @@ def write_portable(req: WriteRequest) -> WriteResult:
         _quiet(fs.delete_dir, staging)
     result_version = version + 1
     try:
-        delta_log.set_properties(req.uri, after)
+        delta_log.set_properties(req.uri, after, opts)
     except Exception as exc:  # noqa: BLE001 - the data commit stands; its metadata holds the same state
         log.warning("could not refresh seeknal.* table properties of %s: %s", req.uri, exc)
     return WriteResult(result_version, sum(new.rows.values()), tuple(sorted(new.days)), after.schema_version,
@@ -174,11 +176,11 @@ def _stage_new_rows(req: WriteRequest, after: GroupState, fs: pafs.FileSystem, r
     rel = f"{STAGING_DIR}/{writer_id}/new"
     observation = Observation(f"seeknal_write_{writer_id}")
     out = req.df.observe(observation, *stat_columns(req.df, features)).withColumn(PARTITION_COL, utc_date(F.col(ts)))
-    _write_parquet(out, _uri(req.uri, rel))
+    _write_parquet(out, _uri(req.uri, rel), req)
     from pyspark.sql.types import DateType, StructField, StructType
 
     schema = StructType(req.df.schema.fields + [StructField(PARTITION_COL, DateType())])
-    staged = req.df.sparkSession.read.schema(schema).parquet(_uri(req.uri, rel)).select(*req.df.columns)
+    staged = _read(req).schema(schema).parquet(_uri(req.uri, rel)).select(*req.df.columns)
     check_results: Dict[str, object] = {}
     for name, check in req.checks.items():  # user checks first, so validation reports what it finds
         check_results[name] = check(staged)
@@ -204,24 +206,31 @@ def _stage_kept_rows(req: WriteRequest, after: GroupState, table: Optional[objec
     new_paths = [_uri(req.uri, a.path) for a in new.adds
                  if dt.date.fromisoformat(a.partition_values[PARTITION_COL]) in days]
     schema = StructType(req.df.schema.fields + [StructField(PARTITION_COL, DateType())])
-    replaced = (spark.read.schema(schema).parquet(*new_paths) if new_paths
+    replaced = (_read(req).schema(schema).parquet(*new_paths) if new_paths
                 else spark.createDataFrame([], schema)).select(*req.df.columns)
     ts = after.event_time_col
     kept = kept_rows(stored, replaced, list(after.join_keys), ts, req.mode, req.start, req.end, seq_col=SEQ_COL)
     rel = f"{STAGING_DIR}/{writer_id}/kept{attempt}"
-    _write_parquet(kept.withColumn(PARTITION_COL, utc_date(F.col(ts))), _uri(req.uri, rel))
+    _write_parquet(kept.withColumn(PARTITION_COL, utc_date(F.col(ts))), _uri(req.uri, rel), req)
     return _move(fs, root, f"{root}/{rel}", writer_id, f"k{attempt}", seq)
 
 
 def _uri(table_uri: str, rel: str) -> str:
-    return f"{table_uri.rstrip('/')}/{rel}"
+    """The URI Spark reads/writes (``s3a://`` for S3 tables)."""
+    return storage.hadoop_uri(f"{table_uri.rstrip('/')}/{rel}")
 
 
-def _write_parquet(df: "DataFrame", path: str) -> None:
+def _read(req: WriteRequest) -> "DataFrameReader":
+    """A Parquet reader with this table's per-read S3 options (the session is never reconfigured)."""
+    return req.df.sparkSession.read.options(**storage.hadoop_options(req.storage_options))
+
+
+def _write_parquet(df: "DataFrame", path: str, req: WriteRequest) -> None:
     from pyspark.sql import functions as F
 
     # One shuffle so each date lands in few files instead of one file per task and date.
     (df.repartition(F.col(PARTITION_COL)).write.mode("error")
+     .options(**storage.hadoop_options(req.storage_options))
      .option("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
      .option("compression", "snappy")
      .option("maxRecordsPerFile", MAX_RECORDS_PER_FILE)

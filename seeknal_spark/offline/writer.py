@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Callable, Dict, Optional, Sequence, Tuple
 
 from seeknal_spark.errors import DataError
 from seeknal_spark.offline.state import GroupState
+from seeknal_spark.storage import StorageOptions
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import DataFrame
@@ -46,6 +47,7 @@ class WriteRequest:
     run_id: Optional[str] = None
     checks: Dict[str, StagedCheck] = field(default_factory=dict)
     label: Optional[str] = None
+    storage_options: StorageOptions = field(default_factory=StorageOptions, repr=False)  # see seeknal_spark.storage
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from seeknal_spark.errors import DataError, DefinitionError, SchemaError
 from seeknal_spark.offline import delta_log
 from seeknal_spark.serving.export import local_path
 from seeknal_spark.serving.sqltypes import duckdb_type, quote_ident as q
+from seeknal_spark.storage import fs_path, is_s3
 
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa
@@ -148,7 +149,7 @@ def _feature_sql(con: Any, r: "ResolvedLookup", j: int, keys: Sequence[str], key
     from seeknal_spark.offline.layout import PARTITION_COL
     from seeknal_spark.timeutil import from_micros, utc_date
 
-    table = delta_log.open_table(r.table_path, r.delta_version)
+    table = delta_log.open_table(r.table_path, r.delta_version, r.storage_options)
     if table is None:  # resolve() found it a moment ago
         raise DefinitionError(f"feature group {r.name!r}: no Delta table at {r.table_path}")
     delta_log.check_portable(table)
@@ -165,10 +166,14 @@ def _feature_sql(con: Any, r: "ResolvedLookup", j: int, keys: Sequence[str], key
         nulls += ["CAST(NULL AS HUGEINT) AS __sk_o", "CAST(NULL AS BIGINT) AS __sk_et"]
         nulls += [f"CAST(NULL AS {t}) AS __sk_f{i}" for i, (_, t) in enumerate(feats)]
         return f"SELECT {', '.join(nulls)} WHERE false"
-    params[f"files{j}"] = [local_path(f.uri) for f in files]
-    scan = f"read_parquet($files{j}, hive_partitioning=false, union_by_name=true, filename='__sk_file')"
-    present = {row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {scan}", {f"files{j}": params[f"files{j}"]})
-               .fetchall()} - {PARTITION_COL}
+    if is_s3(r.table_path):  # no DuckDB extension download: pyarrow reads the S3 files, DuckDB scans the rows
+        con.register(f"__sk_s3_{j}", delta_log.read_files_arrow(table, files, "__sk_file"))
+        paths, scan, scan_params = [fs_path(f.uri) for f in files], f"__sk_s3_{j}", {}
+    else:
+        paths = params[f"files{j}"] = [local_path(f.uri) for f in files]
+        scan = f"read_parquet($files{j}, hive_partitioning=false, union_by_name=true, filename='__sk_file')"
+        scan_params = {f"files{j}": paths}
+    present = {row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {scan}", scan_params).fetchall()} - {PARTITION_COL}
     for col in list(keys) + [r.event_time_col]:
         if col not in present:
             raise SchemaError(f"column {col!r} of feature group {r.name!r} is missing from its data files "
@@ -179,7 +184,7 @@ def _feature_sql(con: Any, r: "ResolvedLookup", j: int, keys: Sequence[str], key
         rank_sql, join = "0", ""
     else:
         rank_sql = "__sk_w.__sk_rank"
-        params[f"paths{j}"] = params[f"files{j}"]
+        params[f"paths{j}"] = paths
         params[f"ranks{j}"] = [rank[f.seq if f.seq is not None else 0] for f in files]
         join = (f" JOIN (SELECT unnest($paths{j}) AS __sk_path, unnest($ranks{j}) AS __sk_rank) __sk_w "
                 "ON __sk_w.__sk_path = __sk_file")

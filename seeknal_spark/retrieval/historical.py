@@ -165,7 +165,8 @@ class HistoricalFeatures:
                                       f"{resolved[0].name!r} has {keys}, {r.name!r} has {list(r.join_keys)}: "
                                       "use using_spine(...) instead")
         time_col = resolved[0].event_time_col
-        frames = [read_table(session, r.table_path, r.event_time_col, version=r.delta_version, start=start, end=end)
+        frames = [read_table(session, r.table_path, r.event_time_col, version=r.delta_version, start=start, end=end,
+                             storage_options=r.storage_options)
                   .select(*[qcol(k) for k in keys], qcol(r.event_time_col).alias(time_col)) for r in resolved]
         rows = frames[0]
         for frame in frames[1:]:

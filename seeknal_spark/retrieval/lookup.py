@@ -40,6 +40,11 @@ class ResolvedLookup:
     def name(self) -> str:
         return self.lookup.source.name
 
+    @property
+    def storage_options(self) -> Optional[Mapping[str, str]]:
+        """The group's storage options (see :mod:`seeknal_spark.storage`)."""
+        return self.lookup.storage_options
+
 
 class FeatureLookup:
     """Features of one feature group to join onto a spine, as of each spine row's time.
@@ -105,6 +110,11 @@ class FeatureLookup:
         self.prefix = prefix
         self.rename: Dict[str, str] = dict(rename or {})
 
+    @property
+    def storage_options(self) -> Optional[Mapping[str, str]]:
+        """The source group's storage options (``FeatureStoreFileOutput(storage_options=...)``)."""
+        return getattr(self.source, "storage_options", None)
+
     # -- resolution against the stored definition ----------------------------------------------------------
     def _state(self) -> Tuple["GroupState", int]:
         """The group's state and the Delta version it was read at (``delta_version`` when pinned)."""
@@ -112,7 +122,7 @@ class FeatureLookup:
         from seeknal_spark.offline.metadata import table_metadata
         from seeknal_spark.offline.metadata_spark import session_or_none
 
-        meta = table_metadata(self.source.table_path, session_or_none())
+        meta = table_metadata(self.source.table_path, session_or_none(), self.storage_options)
         latest = meta.latest_version()
         pinned = self.delta_version
         if self.version is not None and latest is not None:

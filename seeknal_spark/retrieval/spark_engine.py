@@ -111,7 +111,7 @@ def retrieve(hist: "HistoricalFeatures", spine: "DataFrame", date_col: str, keep
             low = bounds[0] if low is None or (bounds[0] is not None and bounds[0] > low) else low
             high = bounds[1] if bounds[1] is not None and bounds[1] < high else high
             rows = read_table(session, r.table_path, r.event_time_col, version=r.delta_version,
-                              start=low, end=high, with_seq=True)
+                              start=low, end=high, with_seq=True, storage_options=r.storage_options)
             for k in key_set:
                 stored_types[k].append((f"feature group {r.name!r}", rows.schema[k].dataType))
             sides.append(FeatureSide(df=rows, keys=list(key_set), event_time_col=r.event_time_col,

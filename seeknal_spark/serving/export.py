@@ -23,6 +23,7 @@ from seeknal_spark.offline import delta_log
 from seeknal_spark.offline.layout import SEQ_FILE_PATTERN
 from seeknal_spark.serving.source import ServingSource
 from seeknal_spark.serving.sqltypes import duckdb_type, quote_ident, type_label
+from seeknal_spark.storage import is_s3
 from seeknal_spark.timeutil import utc_date
 
 __all__ = ["META_TABLE", "FORMAT_VERSION", "export_sources", "local_path", "write_metadata", "read_metadata"]
@@ -61,7 +62,7 @@ def _snapshot(source: ServingSource) -> Optional[Tuple[Any, int, Any]]:
     if source.rows is not None:
         snap = source.rows.snapshot(source)
         return None if snap is None else (None, snap.delta_version, snap.state)
-    table = delta_log.open_table(source.table_uri, source.delta_version)
+    table = delta_log.open_table(source.table_uri, source.delta_version, source.storage_options)
     if table is None:
         return None
     delta_log.check_portable(table)
@@ -96,9 +97,11 @@ def _resolve(source: ServingSource, lower: Optional[dt.datetime], upper: dt.date
     if source.rows is not None:
         got = source.rows.latest_rows(source, version, [s for s, _, _ in features], lower, upper)
         return _Resolved(source, version, state.schema_version, key_types, features, list(got.files), got.table)
-    files = [local_path(f.uri) for f in delta_log.live_files(table, utc_date(lower) if lower else None,
-                                                              utc_date(upper))]
-    return _Resolved(source, version, state.schema_version, key_types, features, files)
+    live = delta_log.live_files(table, utc_date(lower) if lower else None, utc_date(upper))
+    if is_s3(source.table_uri):  # DuckDB reads no S3 without an extension: pyarrow reads, DuckDB scans the rows
+        rows = delta_log.read_files_arrow(table, live, _FILE_COL) if live else None
+        return _Resolved(source, version, state.schema_version, key_types, features, [f.uri for f in live], rows)
+    return _Resolved(source, version, state.schema_version, key_types, features, [local_path(f.uri) for f in live])
 
 
 def _source_sql(con: Any, res: _Resolved, temp_name: str, lower: Optional[dt.datetime],
@@ -120,7 +123,9 @@ def _source_sql(con: Any, res: _Resolved, temp_name: str, lower: Optional[dt.dat
     if res.rows is not None:  # rows from the source's provider: the same query over them (no file names)
         params = {}
         con.register(f"{temp_name}_rows", res.rows)
-        scan = f"(SELECT *, '' AS {_FILE_COL} FROM {temp_name}_rows)"
+        named = _FILE_COL in res.rows.column_names  # pyarrow-read S3 files carry their file names
+        extra = "" if named else f", '' AS {_FILE_COL}"
+        scan = f"(SELECT *{extra} FROM {temp_name}_rows)"
     present = {row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {scan}", params).fetchall()}
     for col in keys + [src.event_time_col]:
         if col not in present:

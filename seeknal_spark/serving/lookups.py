@@ -25,5 +25,5 @@ def sources_from_resolved(resolved: Iterable[Any], rows: Optional[RowsProvider] 
                                  join_keys=list(r.join_keys), event_time_col=r.event_time_col,
                                  features=list(zip(r.features, r.output_names)), ttl=r.ttl,
                                  delta_version=r.delta_version if pinned else None, label=label,
-                                 rows=rows))
+                                 rows=rows, storage_options=getattr(r, "storage_options", None)))
     return out

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Any, Mapping, Optional, Sequence, Tuple, Union
 
 from seeknal_spark.definitions import check_name
 from seeknal_spark.errors import DefinitionError
@@ -33,7 +33,8 @@ class ServingSource:
         delta_version: publish the group as of this Delta version (None: its current version).
         label: the version label ``delta_version`` came from (recorded in the online table's metadata).
         rows: who reads the group's snapshot (:class:`~seeknal_spark.serving.provided.RowsProvider`); None: the
-            export lists the live Parquet files with delta-rs and reads them with DuckDB.
+            export lists the live Parquet files with delta-rs and reads them with DuckDB (S3 tables: with pyarrow).
+        storage_options: how to reach an S3 table (see :mod:`seeknal_spark.storage`); never shown or recorded.
 
     Example:
         >>> src = ServingSource(table_uri="/data/offline/default/user_spend", project="default",
@@ -53,6 +54,7 @@ class ServingSource:
     delta_version: Optional[int] = None
     label: Optional[str] = None
     rows: Optional["RowsProvider"] = field(default=None, compare=False, repr=False)
+    storage_options: Optional[Mapping[str, str]] = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         check_name(self.project, "project")
@@ -91,7 +93,7 @@ class ServingSource:
         """A source for a ``FeatureGroup`` (anything with table_path, project, name, join_keys, event_time_col)."""
         return cls(table_uri=group.table_path, project=group.project, name=group.name,
                    join_keys=list(group.join_keys), event_time_col=group.event_time_col,
-                   features=features, ttl=ttl)
+                   features=features, ttl=ttl, storage_options=getattr(group, "storage_options", None))
 
     def describe(self) -> dict:
         return {"project": self.project, "name": self.name, "table_uri": self.table_uri,
