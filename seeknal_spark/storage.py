@@ -120,6 +120,26 @@ def bucket_of(uri: str) -> Optional[str]:
     return uri.split("://", 1)[1].partition("/")[0] if is_s3(uri) else None
 
 
+# Connection settings (never credentials) taken from the environment under the explicit options, so every
+# client (Hadoop included, which reads no AWS_ENDPOINT_URL itself) reaches the same endpoint.
+_ENV_SETTINGS = (("AWS_ENDPOINT_URL", ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")),
+                 ("AWS_REGION", ("AWS_REGION", "AWS_DEFAULT_REGION")), ("AWS_ALLOW_HTTP", ("AWS_ALLOW_HTTP",)))
+
+
+def _effective(options: Optional[Mapping[str, Any]]) -> StorageOptions:
+    """Explicit options over the environment's endpoint, region and AWS_ALLOW_HTTP (credentials: each
+    client's own chain)."""
+    import os
+
+    merged: Dict[str, str] = {}
+    for key, names in _ENV_SETTINGS:
+        value = next((os.environ[n] for n in names if os.environ.get(n)), None)
+        if value:
+            merged[key] = value
+    merged.update(as_options(options))
+    return StorageOptions(merged)
+
+
 def _endpoint(opts: StorageOptions) -> Optional[str]:
     return opts.get("AWS_ENDPOINT_URL") or opts.get("AWS_ENDPOINT") or opts.get("ENDPOINT_URL")
 
@@ -134,9 +154,10 @@ def hadoop_options(options: Optional[Mapping[str, Any]]) -> Dict[str, str]:
 
     Endpoint (with path-style access, as custom endpoints need), TLS from ``AWS_ALLOW_HTTP`` or the endpoint's
     scheme, region, and explicit credentials with the matching provider (temporary ones with a session token).
-    Empty without options: hadoop-aws then uses its default chain (environment, profile, instance role).
+    Without options, the environment's ``AWS_ENDPOINT_URL``/``AWS_REGION``/``AWS_ALLOW_HTTP`` apply and
+    hadoop-aws uses its default credential chain (environment, profile, instance role).
     """
-    opts = as_options(options)
+    opts = _effective(options)
     out: Dict[str, str] = {}
     endpoint = _endpoint(opts)
     if endpoint:
@@ -182,7 +203,7 @@ def filesystem(uri: str, options: Optional[Mapping[str, Any]] = None) -> Tuple[A
     import pyarrow.fs as pafs
 
     if is_s3(uri):
-        opts = as_options(options)
+        opts = _effective(options)
         bucket, prefix = split_s3(uri)
         path = f"{bucket}/{prefix}" if prefix else bucket
         if not opts:
@@ -196,6 +217,11 @@ def filesystem(uri: str, options: Optional[Mapping[str, Any]] = None) -> Tuple[A
         region = opts.get("AWS_REGION") or opts.get("AWS_DEFAULT_REGION") or ("us-east-1" if endpoint else None)
         if region:
             kwargs["region"] = region
+        elif not endpoint:  # AWS itself: the bucket's region, as FileSystem.from_uri finds it
+            try:
+                kwargs["region"] = pafs.resolve_s3_region(bucket)
+            except OSError as exc:
+                raise store_error(exc, uri, f"find the region of S3 bucket {bucket!r}", options) from None
         if opts.get("AWS_ACCESS_KEY_ID") and opts.get("AWS_SECRET_ACCESS_KEY"):
             kwargs.update(access_key=opts["AWS_ACCESS_KEY_ID"], secret_key=opts["AWS_SECRET_ACCESS_KEY"],
                           session_token=opts.get("AWS_SESSION_TOKEN"))

@@ -162,8 +162,12 @@ def read_files_arrow(table: DeltaTable, files: Sequence[LiveFile], file_col: str
     paths = [storage.fs_path(f.uri) for f in files]
     try:
         dataset = ds.dataset(paths, schema=schema, format="parquet", filesystem=fs)
-        columns = {**{n: ds.field(n) for n in schema.names}, file_col: ds.field("__filename")}
-        return dataset.to_table(columns=columns)
+        parts = []
+        for fragment in dataset.get_fragments():
+            part = fragment.to_table(schema=schema)
+            parts.append(part.append_column(file_col, pa.array([fragment.path] * part.num_rows, pa.string())))
+        empty = schema.empty_table().append_column(file_col, pa.array([], pa.string()))
+        return pa.concat_tables([empty] + parts)
     except OSError as exc:
         raise storage.store_error(exc, table.table_uri, f"read the data files of {table.table_uri}",
                                   options_of(table)) from exc

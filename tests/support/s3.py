@@ -69,6 +69,9 @@ def s3_endpoint():  # type: ignore[no-untyped-def]
         if os.environ.get("CI"):
             pytest.fail(f"moto[server] missing in CI: {exc}")
         pytest.skip(f"moto[server] not installed outside CI (pip install -e .[test]): {exc}")
+    import logging
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one log line per request otherwise
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
