@@ -128,7 +128,7 @@ pdf = duck.to_pandas_with_spine()
 out["train_duckdb"] = sorted([int(u), pd.Timestamp(t).strftime("%Y-%m-%dT%H:%M:%S"), None if pd.isna(v) else int(v)]
                              for u, t, v in zip(pdf["user"], pdf["label_time"], pdf["v"]))
 HistoricalFeatures([FeatureLookup(source=fg)]).using_latest().serve(
-    "user_online", target=f"s3://{BUCKET}/online", storage_options=OPTIONS, cache_dir=CACHE + "/pub")
+    "user_online", target=f"s3://{BUCKET}/online", storage_options=OPTIONS)
 
 missing = OfflineStore(value=FeatureStoreFileOutput(path="s3://no-such-bucket-jvm/fs", storage_options=OPTIONS))
 for what, call in (("read", lambda: FeatureGroup("g", store=missing).get_or_create()),
@@ -148,7 +148,7 @@ def test_delta_jvm_on_s3_write_read_training_set_serve(s3_endpoint, tmp_path):
     from seeknal_spark.serving import OnlineFeatures
 
     bucket = make_bucket(s3_endpoint, "jvm")
-    done = run_s3_jvm(_SCENARIO, "delta", env={"BUCKET": bucket, "CACHE": str(tmp_path / "cache"),
+    done = run_s3_jvm(_SCENARIO, "delta", env={"BUCKET": bucket, "SEEKNAL_ONLINE_STORE": str(tmp_path / "online"),
                                                 "WRITES": _writes()}, options=s3_endpoint.options)
     out = result_of(done.stdout)
     stored = sorted([u, _iso(t), v] for u, t, v in _stored_rows())
