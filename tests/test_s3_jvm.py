@@ -173,3 +173,117 @@ def test_delta_jvm_on_s3_write_read_training_set_serve(s3_endpoint, tmp_path):
     leaked = [k for k, body in objects.items() if secret in body]
     leaked += [str(p) for p in tmp_path.rglob("*") if p.is_file() and secret in p.read_bytes()]
     assert leaked == [] and TEST_SECRET not in done.stdout + done.stderr + json.dumps(out)
+
+
+# -- the single-writer rule of the Delta-JVM path on S3 (two real writer processes) --------------------------------
+_ROLE = _COMMON + '''
+from seeknal_spark.errors import ConcurrentWriteError
+D = pathlib.Path(DIR)
+
+def wait(name, timeout=600):
+    start = time.time()
+    while not (D / name).exists():
+        if time.time() - start > timeout:
+            raise SystemExit(f"timed out waiting for {name}")
+        time.sleep(0.2)
+
+def mark(name):
+    (D / name).write_text("x")
+
+def write(user, check=None):
+    fg = group("g")
+    if check is not None:
+        fg.add_check("pause", check)
+    fg.set_dataframe(frame([[user, f"2024-03-01T{user:02d}:00:00", user]])).write(mode="append")
+
+def attempt(user):
+    try:
+        write(user)
+        return "written"
+    except ConcurrentWriteError as exc:
+        return f"ConcurrentWriteError: {exc}"
+'''
+
+_WRITER_1 = _ROLE + '''
+write(1)                                        # creates the table
+def hold(staged):                               # the lease is held while the checks run: pause here
+    mark("w1_holding")
+    wait("w1_go")
+write(2, hold)
+mark("w1_second_done")
+wait("w2_killed")                               # writer 2 died holding the lease
+out["right_after_kill"] = attempt(3)            # its lease is still fresh: refused
+time.sleep(float(os.environ["SEEKNAL_WRITER_LEASE_SECONDS"]) + 2)
+out["after_expiry"] = attempt(4)                # stale: taken over
+print("RESULT " + json.dumps(out), flush=True)
+'''
+
+_WRITER_2 = _ROLE + '''
+wait("w1_holding")
+out["while_held"] = attempt(5)                  # writer 1 holds the lease: refused, nothing written
+mark("w2_refused")
+wait("w1_second_done")
+out["after_release"] = attempt(6)
+print("RESULT " + json.dumps(out), flush=True)
+def hang(staged):
+    mark("w2_holding")
+    time.sleep(600)
+write(7, hang)                                  # killed while holding the lease
+'''
+
+
+def _wait_for(path: Path, procs, timeout: float = 600) -> None:
+    start = time.time()
+    while not path.exists():
+        dead = [p for p in procs if p.poll() is not None]
+        assert not dead, f"a writer exited early (exit {dead[0].returncode}) before {path.name}"
+        assert time.time() - start < timeout, f"timed out waiting for {path.name}"
+        time.sleep(0.2)
+
+
+def test_delta_jvm_single_writer_rule_on_s3_two_processes(s3_endpoint, tmp_path):
+    from seeknal_spark.offline import delta_log
+
+    bucket = make_bucket(s3_endpoint, "lease")
+    env = {"BUCKET": bucket, "DIR": str(tmp_path), "SEEKNAL_WRITER_LEASE_SECONDS": "10"}
+    logs, procs = [], []
+    try:
+        for name, script in (("w1", _WRITER_1), ("w2", _WRITER_2)):
+            argv, child_env = s3_jvm_command(script, "delta", env=env, options=s3_endpoint.options)
+            logs.append(open(tmp_path / f"{name}.log", "w"))
+            procs.append(subprocess.Popen(argv, env=child_env, stdout=logs[-1], stderr=subprocess.STDOUT,
+                                          text=True, cwd=str(REPO)))
+        w1, w2 = procs
+        _wait_for(tmp_path / "w2_refused", procs)
+        (tmp_path / "w1_go").write_text("x")
+        _wait_for(tmp_path / "w2_holding", [w1, w2])
+        lease_key = "fs/default/g/_seeknal_writer_lease.json"
+        assert lease_key in all_objects(s3_endpoint, bucket)
+        os.kill(w2.pid, signal.SIGKILL)
+        w2.wait()
+        (tmp_path / "w2_killed").write_text("x")
+        assert w1.wait(timeout=600) == 0, (tmp_path / "w1.log").read_text()[-6000:]
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                os.kill(proc.pid, signal.SIGKILL)
+                proc.wait()
+        for log in logs:
+            log.close()
+    first = result_of((tmp_path / "w1.log").read_text())
+    second = result_of((tmp_path / "w2.log").read_text())
+
+    table_uri = f"s3://{bucket}/fs/default/g"
+    refused = second["while_held"]
+    assert refused.startswith("ConcurrentWriteError") and table_uri in refused
+    assert "one writer at a time" in refused and "Nothing was written" in refused
+    assert second["after_release"] == "written"
+    assert first["right_after_kill"].startswith("ConcurrentWriteError") and table_uri in first["right_after_kill"]
+    assert first["after_expiry"] == "written"
+
+    # exactly the writes that were not refused or killed, each once
+    table = delta_log.open_table(table_uri, storage_options=s3_endpoint.options)
+    rows = delta_log.read_files_arrow(table, delta_log.live_files(table), "_file").select(["user", "v"])
+    assert sorted(zip(*rows.to_pydict().values())) == [(1, 1), (2, 2), (4, 4), (6, 6)]
+    assert lease_key not in all_objects(s3_endpoint, bucket)     # the last writer released it
+    assert "took over the stale writer lease" in (tmp_path / "w1.log").read_text()
