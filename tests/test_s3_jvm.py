@@ -74,7 +74,7 @@ def _writes():
 def _download(endpoint, bucket: str, prefix: str, dest: Path) -> Path:
     """A byte-for-byte local copy of the objects under ``prefix`` (what the independent reader reads)."""
     for key, body in all_objects(endpoint, bucket).items():
-        if key.startswith(prefix + "/"):
+        if key.startswith(prefix + "/") and not key.endswith("/"):  # (S3A's directory markers end in "/")
             target = dest / key[len(prefix) + 1:]
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(body)
@@ -287,3 +287,38 @@ def test_delta_jvm_single_writer_rule_on_s3_two_processes(s3_endpoint, tmp_path)
     assert sorted(zip(*rows.to_pydict().values())) == [(1, 1), (2, 2), (4, 4), (6, 6)]
     assert lease_key not in all_objects(s3_endpoint, bucket)     # the last writer released it
     assert "took over the stale writer lease" in (tmp_path / "w1.log").read_text()
+
+
+# -- Spark Connect on S3 (the portable path; the Connect server's JVM has hadoop-aws) -------------------------------
+_CONNECT = _COMMON + '''
+from pyspark.sql.connect.session import SparkSession as ConnectSession
+out["client_is_connect"] = isinstance(spark, ConnectSession)
+fg = group()
+fg.set_dataframe(frame(W["1"])).write(mode="overwrite")
+fg.set_dataframe(frame(W["2"])).write(*W["2_range"], mode="overwrite")
+fg.set_dataframe(frame(W["3"])).write(mode="append")
+fg = FeatureGroup("user_spend", store=store).get_or_create()
+out["engines"] = sorted({(c.write or {}).get("engine", "")
+                         for c in table_metadata(fg.table_path, spark, fg.storage_options).commits() if c.write})
+out["stored"] = rows_of(fg.to_dataframe(spark=spark), "ts")
+spine = spark.createDataFrame(pd.DataFrame({"user": [s[0] for s in W["spine"]],
+                                            "label_time": pd.to_datetime([s[1] for s in W["spine"]])}))
+train = HistoricalFeatures([FeatureLookup(source=fg)]).using_spine(spine, date_col="label_time")
+out["train"] = rows_of(train.to_dataframe_with_spine(), "label_time")
+print("RESULT " + json.dumps(out, default=str))
+'''
+
+
+def test_spark_connect_on_s3_write_training_set_read(s3_endpoint, tmp_path):
+    bucket = make_bucket(s3_endpoint, "connect")
+    done = run_s3_jvm(_CONNECT, "connect", env={"BUCKET": bucket, "WRITES": _writes(),
+                                                 "SEEKNAL_ONLINE_STORE": str(tmp_path / "online")},
+                      options=s3_endpoint.options)
+    out = result_of(done.stdout)
+    assert out["client_is_connect"] is True
+    assert "delta-spark" not in out["engines"]          # the portable path: Spark stages, delta-rs commits
+    assert out["stored"] == sorted([u, _iso(t), v] for u, t, v in _stored_rows())
+    assert out["train"] == _training_oracle()
+    copy = _download(s3_endpoint, bucket, "fs/default/user_spend", tmp_path / "copy")
+    assert sorted([r["user"], r["ts"][:19], r["v"]] for r in read_delta(str(copy))) == out["stored"]
+    assert TEST_SECRET not in done.stdout + done.stderr
