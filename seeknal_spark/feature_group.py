@@ -345,7 +345,7 @@ class FeatureGroup:
         """Validation outcomes of the committed writes, newest first, read from the Delta log."""
         from seeknal_spark.validation import validation_history
 
-        return validation_history(self.table_path, limit)
+        return validation_history(self.table_path, limit, storage_options=self.storage_options)
 
     # -- monitoring --------------------------------------------------------------------------------------------
     def freshness(self, threshold: dt.timedelta = dt.timedelta(days=1),
@@ -356,7 +356,8 @@ class FeatureGroup:
         state = self._load_state()
         if state is None:
             raise StoreError(f"feature group {self.project}/{self.name} has never been written ({self.table_path})")
-        return freshness(self.table_path, self.name, state.event_time_col, threshold, now)
+        return freshness(self.table_path, self.name, state.event_time_col, threshold, now,
+                         storage_options=self.storage_options)
 
     def drift(self, baseline: Tuple[TimeLike, TimeLike], current: Tuple[TimeLike, TimeLike],
               features: Optional[Sequence[str]] = None, threshold: float = 0.2, chart_dir: Optional[str] = None,

@@ -99,6 +99,8 @@ def rows_of(df, time_col):
     return sorted([r[0], r[1], r[2]] for r in df.select("user", F.date_format(time_col, "yyyy-MM-dd'T'HH:mm:ss"),
                                                         "v").collect())
 out["stored"] = rows_of(fg.to_dataframe(), "ts")
+out["newest"] = fg.freshness(now="2024-03-04").newest_event_time.strftime("%Y-%m-%dT%H:%M:%S")
+out["validation_history"] = len(fg.validation_history())
 
 # an object-store failure injected after the upload (a check that raises): nothing changes
 failing = group(s3_store)
@@ -132,6 +134,7 @@ local_fg = FeatureGroup("user_spend", store=local_store).get_or_create()
 local_online = HistoricalFeatures([FeatureLookup(source=local_fg)]).using_latest().serve(
     "user_online", store_root=LOCAL_ONLINE)
 out["online_local"] = local_online.get_features(keys=keys)
+
 print("RESULT " + json.dumps(out, default=str))
 '''
 
@@ -161,6 +164,7 @@ def test_portable_store_on_s3_end_to_end_and_no_secret_anywhere(s3_endpoint, tmp
     stored = sorted([u, _iso(t), v] for u, t, v in _stored_rows())
     assert out["stored"] == stored                       # first write, overwrite of part of a day, append
     assert out["s3_versions"] == out["local_versions"]
+    assert out["newest"] == max(_iso(t) for _, t, _ in _stored_rows()) and out["validation_history"] == 0
     assert out["failed_write"].startswith("RuntimeError: injected failure")
     assert out["version_after_failure"] == out["s3_versions"] and out["stored_after_failure"] == stored
     assert out["train_spark"] == _training_oracle()       # point-in-time, Spark engine
@@ -186,11 +190,24 @@ def test_portable_store_on_s3_end_to_end_and_no_secret_anywhere(s3_endpoint, tmp
 
 
 _KILLED = '''
-import pandas as pd, pathlib, time
+import json, pandas as pd, pathlib, time
+from seeknal_spark.cli import main
+from seeknal_spark.serving import OnlineFeatures
+
+# the CLI on an S3 store with settings from the environment only (the standard AWS chain of each client)
+ref = "tests.fixtures.cli_transforms:daily_spend"
+cli = [main(["materialize", ref, "--store", f"s3://{BUCKET}/cli", "--start", "2024-01-01", "--end", "2024-01-05"]),
+       main(["publish-online", "--group", ref, "--store", f"s3://{BUCKET}/cli", "--name", "spend",
+             "--target", f"s3://{BUCKET}/online"])]
+got = OnlineFeatures.open(f"s3://{BUCKET}/online/spend", cache_dir=CACHE).get_features(keys=[{"user_id": 1},
+                                                                                              {"user_id": 2}])
+pathlib.Path(CLI_OUT).write_text(json.dumps({"exit": cli, "online": got}))
+
+# a write killed after its new rows were uploaded
 from seeknal_spark import Entity, FeatureGroup, FeatureStoreFileOutput, Materialization, OfflineMaterialization
 from seeknal_spark import OfflineStore
 
-store = OfflineStore(value=FeatureStoreFileOutput(path=f"s3://{BUCKET}/fs", storage_options=OPTIONS))
+store = OfflineStore(value=FeatureStoreFileOutput(path=f"s3://{BUCKET}/fs"))
 mat = Materialization(event_time_col="ts", offline_materialization=OfflineMaterialization(store=store))
 fg = FeatureGroup("g", entity=Entity("user", ["user"]), materialization=mat)
 fg.set_dataframe(pd.DataFrame({"user": [1, 2], "ts": pd.to_datetime(["2024-03-01", "2024-03-01"]), "v": [1, 2]}))
@@ -205,13 +222,16 @@ fg.write(mode="overwrite")
 '''
 
 
-def test_write_killed_mid_upload_leaves_the_previous_version(s3_endpoint, tmp_path):
+def test_cli_with_environment_settings_and_a_write_killed_mid_upload(s3_endpoint, tmp_path):
     from seeknal_spark.offline import delta_log
 
     bucket = make_bucket(s3_endpoint, "killed")
     mark = tmp_path / "staged"
-    argv, env = s3_child_command(_KILLED, env={"BUCKET": bucket, "MARK": str(mark), "TZ": "UTC"},
-                                 options=s3_endpoint.options)
+    # this child's settings come from the environment (its JVM too), as for a scheduled CLI job
+    argv, env = s3_child_command(_KILLED, env={"BUCKET": bucket, "MARK": str(mark), "TZ": "UTC",
+                                               "CACHE": str(tmp_path / "cache"), "CLI_OUT": str(tmp_path / "cli.json"),
+                                               "SEEKNAL_ONLINE_STORE": str(tmp_path / "online"),
+                                               **s3_endpoint.options})
     with open(tmp_path / "child.log", "wb") as log:
         child = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=str(REPO))
         deadline = time.time() + 600
@@ -222,6 +242,9 @@ def test_write_killed_mid_upload_leaves_the_previous_version(s3_endpoint, tmp_pa
         finally:
             os.kill(child.pid, signal.SIGKILL)
             child.wait()
+    cli = json.loads((tmp_path / "cli.json").read_text())
+    assert cli == {"exit": [0, 0], "online": [{"user_id": u, "spend": float(u * 100 + 5)} for u in (1, 2)]}
+
     uri = f"s3://{bucket}/fs/default/g"
     staged = [k for k in all_objects(s3_endpoint, bucket) if "/_staging/" in k and k.endswith(".parquet")]
     assert staged, "the killed write had uploaded its staged files"

@@ -6,7 +6,7 @@ import datetime as dt
 import logging
 import warnings
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Optional, Tuple
+from typing import TYPE_CHECKING, Mapping, Optional, Tuple
 
 import pyarrow as pa
 
@@ -41,7 +41,8 @@ class Freshness:
 
 
 def freshness(table_uri: str, group: str, event_time_col: str, threshold: dt.timedelta = dt.timedelta(days=1),
-              now: Optional[dt.datetime] = None, spark: "Optional[SparkSession]" = None) -> Freshness:
+              now: Optional[dt.datetime] = None, spark: "Optional[SparkSession]" = None,
+              storage_options: Optional[Mapping[str, str]] = None) -> Freshness:
     """Freshness of the table at ``table_uri``; warns with StaleFeatureWarning when older than ``threshold``.
 
     The newest event time comes from the per-file statistics of the newest partition (no data is read); on a
@@ -55,7 +56,7 @@ def freshness(table_uri: str, group: str, event_time_col: str, threshold: dt.tim
     if session is not None and has_delta_jvm(session):
         newest_time, newest_day = _newest_spark(session, table_uri, group, event_time_col)
         return _result(group, newest_time, newest_day, checked, threshold)
-    table = delta_log.open_table(table_uri)
+    table = delta_log.open_table(table_uri, storage_options=storage_options)
     if table is None:
         raise StoreError(f"feature group {group} has never been written ({table_uri})")
     actions = pa.table(table.get_add_actions(flatten=True))

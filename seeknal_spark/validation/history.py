@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional
 
 from seeknal_spark.validation.check import CHECK_NAME
 from seeknal_spark.validation.outcome import ValidationOutcome
@@ -32,7 +32,8 @@ class ValidationRecord:
 
 
 def validation_history(uri: str, limit: Optional[int] = None,
-                       spark: "Optional[SparkSession]" = None) -> List[ValidationRecord]:
+                       spark: "Optional[SparkSession]" = None,
+                       storage_options: Optional[Mapping[str, str]] = None) -> List[ValidationRecord]:
     """Validation outcomes of the writes committed to the Delta table at ``uri``, newest first.
 
     Read through the session's metadata engine (Delta's Spark API on Delta-JVM sessions, else delta-rs).
@@ -41,7 +42,8 @@ def validation_history(uri: str, limit: Optional[int] = None,
     from seeknal_spark.offline.metadata_spark import session_or_none
 
     records: List[ValidationRecord] = []
-    for commit in table_metadata(uri, spark if spark is not None else session_or_none()).commits():
+    session = spark if spark is not None else session_or_none()
+    for commit in table_metadata(uri, session, storage_options).commits():
         info = commit.write
         checks = (info or {}).get("checks") or {}
         data = checks.get(CHECK_NAME) if isinstance(checks, dict) else None
