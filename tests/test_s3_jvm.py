@@ -119,6 +119,8 @@ out["version"] = fg.delta_version
 out["engines"] = sorted({(c.write or {}).get("extra", {}).get("engine") or (c.write or {}).get("engine", "")
                          for c in table_metadata(fg.table_path, spark, fg.storage_options).commits() if c.write})
 out["stored"] = rows_of(fg.to_dataframe(), "ts")
+fresh = fg.freshness(threshold=dt.timedelta(days=1), now="2024-03-04T00:00:00")
+out["freshness"] = [fresh.newest_event_time.strftime("%Y-%m-%dT%H:%M:%S"), fresh.stale]
 
 spine = pd.DataFrame({"user": [s[0] for s in W["spine"]], "label_time": pd.to_datetime([s[1] for s in W["spine"]])})
 train = HistoricalFeatures([FeatureLookup(source=fg)]).using_spine(spine, date_col="label_time")
@@ -154,6 +156,7 @@ def test_delta_jvm_on_s3_write_read_training_set_serve(s3_endpoint, tmp_path):
     stored = sorted([u, _iso(t), v] for u, t, v in _stored_rows())
     assert out["engines"] == ["delta-spark"]            # Spark's own Delta writer wrote every commit
     assert out["stored"] == stored                      # first write, partial-day overwrite, append
+    assert out["freshness"] == [_iso(max(r[1] for r in _stored_rows())), False]   # Delta's reader, S3 options
     assert out["train_spark"] == _training_oracle()     # point-in-time on the JVM-written S3 table
     assert out["train_duckdb"] == _training_oracle()    # ... and read by delta-rs/DuckDB from S3
     online = OnlineFeatures.open(f"s3://{bucket}/online/user_online", storage_options=s3_endpoint.options,
