@@ -50,6 +50,9 @@ class StorageOptions(Mapping[str, str]):
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError("StorageOptions is immutable")
 
+    def __reduce__(self) -> Tuple[Any, ...]:  # copy, deepcopy and pickle rebuild through __init__
+        return (StorageOptions, (dict(self._items),))
+
     def __getitem__(self, key: str) -> str:
         return self._items[key.upper()]
 

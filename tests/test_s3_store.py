@@ -264,3 +264,76 @@ def test_missing_bucket_is_a_store_error_naming_it(s3_endpoint):
     text = f"{info.value!s} {info.value!r} {store!r} {group!r}"
     assert "'no-such-bucket-xyz' does not exist" in text and "AWS_ENDPOINT_URL" in text
     assert TEST_SECRET not in text
+
+
+def test_concurrent_delta_rs_commits_on_s3_have_one_winner_per_version(s3_endpoint):
+    """The portable path's guarantee on S3: delta-rs writes ``_delta_log/<n>.json`` with a conditional put
+    (``conditional_put=etag``), so of several writers committing the same version exactly one wins."""
+    import threading
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from deltalake.transaction import AddAction
+
+    from seeknal_spark import storage
+    from seeknal_spark.offline import delta_log
+
+    bucket = make_bucket(s3_endpoint, "race")
+    uri, opts = f"s3://{bucket}/t", s3_endpoint.options
+    schema = delta_log.commit_schema_json([("k", "long"), ("_event_date", "date")])
+    fs, root = storage.filesystem(uri, opts)
+
+    def add(name: str) -> AddAction:
+        path = f"_event_date=2024-01-01/{name}.parquet"
+        pq.write_table(pa.table({"k": [1]}), f"{root}/{path}", filesystem=fs)
+        size = fs.get_file_info(f"{root}/{path}").size
+        return AddAction(path, size, {"_event_date": "2024-01-01"}, 0, True, None)
+
+    delta_log.commit_files(uri, schema, [add("base")], version=-1, replace_days=[], user_metadata="{}",
+                           storage_options=opts)
+    outcomes: list = []
+    adds = [add(f"w{i}") for i in range(4)]
+    barrier = threading.Barrier(len(adds))
+
+    def writer(action: AddAction) -> None:
+        barrier.wait()
+        try:
+            outcomes.append(delta_log.commit_files(uri, schema, [action], version=0, replace_days=[],
+                                                   user_metadata="{}", storage_options=opts))
+        except delta_log.VersionTaken:
+            outcomes.append("taken")
+
+    threads = [threading.Thread(target=writer, args=(a,)) for a in adds]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes, key=str) == [1, "taken", "taken", "taken"]
+    table = delta_log.open_table(uri, storage_options=opts)
+    assert table.version() == 1 and len(delta_log.live_files(table)) == 2
+
+
+def test_storage_rules_map_uris_and_options_per_client_and_never_show_secrets(monkeypatch):
+    from seeknal_spark import storage
+
+    for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ALLOW_HTTP"):
+        monkeypatch.delenv(name, raising=False)
+    assert storage.hadoop_uri("s3://b1b/x/y") == "s3a://b1b/x/y" and storage.hadoop_uri("/tmp/x") == "/tmp/x"
+    assert storage.object_store_uri("s3a://b1b/x") == "s3://b1b/x" and storage.fs_path("s3://b1b/x/") == "b1b/x"
+    opts = {"aws_endpoint_url": "http://127.0.0.1:9", "AWS_ACCESS_KEY_ID": "AKIAX", "AWS_SECRET_ACCESS_KEY": "s3cr3t!",
+            "AWS_SESSION_TOKEN": "tok3n"}
+    assert storage.hadoop_options(opts) == {
+        "fs.s3a.endpoint": "http://127.0.0.1:9", "fs.s3a.path.style.access": "true",
+        "fs.s3a.connection.ssl.enabled": "false", "fs.s3a.endpoint.region": "us-east-1",
+        "fs.s3a.access.key": "AKIAX", "fs.s3a.secret.key": "s3cr3t!", "fs.s3a.session.token": "tok3n",
+        "fs.s3a.aws.credentials.provider": "org.apache.hadoop.fs.s3a.TemporaryAWSCredentialsProvider"}
+    assert storage.hadoop_options(None) == {}
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "https://minio.internal:9000")
+    assert storage.hadoop_options(None)["fs.s3a.connection.ssl.enabled"] == "true"  # endpoint from the environment
+    assert storage.delta_rs_options("s3://b1b/t", opts)["conditional_put"] == "etag"
+    assert storage.delta_rs_options("s3://b1b/t", opts)["AWS_ALLOW_HTTP"] == "true"
+    assert storage.delta_rs_options("/local/t", None) is None
+    shown = repr(FeatureStoreFileOutput(path="s3://b1b/t", storage_options=opts)) + repr(storage.StorageOptions(opts))
+    assert "s3cr3t!" not in shown and "tok3n" not in shown and "s3://b1b/t" in shown
+    assert FeatureStoreFileOutput(path="s3://b1b/t", storage_options=opts) == FeatureStoreFileOutput(path="s3://b1b/t")
+    assert storage.redact("failed with s3cr3t! and tok3n", opts) == "failed with *** and ***"

@@ -216,7 +216,7 @@ def commit_files(uri: str, schema_json: str, adds: Sequence[AddAction], *, versi
         latest = open_table(uri, storage_options=storage_options)
         if latest is not None and latest.version() > version:
             raise VersionTaken(storage.redact(str(exc), storage_options)) from exc
-        if isinstance(exc, OSError) or storage.is_s3(uri):
+        if isinstance(exc, OSError):  # object-store failures (a missing bucket, denied access)
             raise storage.store_error(exc, uri, f"commit to the Delta table {uri}", storage_options) from exc
         raise
     return version + 1
