@@ -142,6 +142,11 @@ for what, call in (("read", lambda: FeatureGroup("g", store=missing).get_or_crea
         out["missing_" + what] = "no error"
     except Exception as exc:
         out["missing_" + what] = f"{type(exc).__name__}: {exc!s}"
+
+from seeknal_spark.offline.write_native import needs_writer_lease
+out["lease_needed"] = [needs_writer_lease(spark, f"s3://{BUCKET}/t"), needs_writer_lease(spark, "/tmp/t")]
+spark.conf.set("spark.delta.logStore.s3a.impl", "io.delta.storage.S3DynamoDBLogStore")  # last: a user's setting
+out["lease_needed"].append(needs_writer_lease(spark, f"s3://{BUCKET}/t"))
 print("RESULT " + json.dumps(out, default=str))
 '''
 
@@ -162,6 +167,7 @@ def test_delta_jvm_on_s3_write_read_training_set_serve(s3_endpoint, tmp_path):
     online = OnlineFeatures.open(f"s3://{bucket}/online/user_online", storage_options=s3_endpoint.options,
                                  cache_dir=str(tmp_path / "read"))
     assert online.get_features(keys=[{"user": u} for u in (1, 2, 3, 4, 5)]) == _latest_oracle()
+    assert out["lease_needed"] == [True, False, False]  # S3 needs the lease unless a multi-writer LogStore is set
     for what in ("read", "write"):                      # the bucket is named with what to check
         assert out["missing_" + what].startswith("StoreError") and "no-such-bucket-jvm" in out["missing_" + what]
 
