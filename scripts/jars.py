@@ -6,6 +6,7 @@ Usage::
     python scripts/jars.py delta-spark42            # one jar path per line
     python scripts/jars.py delta-spark35 --csv      # comma-separated, for spark.jars / spark-submit --jars
     python scripts/jars.py --for-pyspark            # the Delta profile matching the installed pyspark
+    python scripts/jars.py --for-pyspark --s3 --conf    # Delta + hadoop-aws (Delta-JVM sessions on s3a://)
 
 The profiles live in ``jvm/pom.xml``. Resolution runs
 ``mvn -q -f jvm/pom.xml -P <profile> dependency:copy-dependencies -DincludeScope=runtime`` into a temporary
@@ -146,6 +147,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("profile", nargs="?", help=f"one of {', '.join(PROFILES)}")
     parser.add_argument("--for-pyspark", action="store_true",
                         help="the Delta profile matching the pyspark this python imports")
+    parser.add_argument("--s3", action="store_true",
+                        help="with --for-pyspark: also the hadoop-aws profile of that pyspark's Hadoop (s3a://)")
     parser.add_argument("--csv", action="store_true", help="print one comma-separated line (spark.jars)")
     parser.add_argument("--conf", action="store_true",
                         help="print spark-submit --conf arguments for a Delta session (Delta profiles)")
@@ -155,6 +158,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         if not profile:
             parser.error("give a profile or --for-pyspark")
         jars = resolve(profile, quiet=True)
+        if args.s3:
+            if not args.for_pyspark:
+                parser.error("--s3 goes with --for-pyspark (or name an s3-* profile)")
+            jars += resolve(S3_PROFILES[spark_line(_installed_pyspark())], quiet=True)
     except JarResolutionError as exc:
         print(f"jars.py: {exc}", file=sys.stderr)
         return 1

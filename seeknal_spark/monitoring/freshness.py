@@ -54,7 +54,7 @@ def freshness(table_uri: str, group: str, event_time_col: str, threshold: dt.tim
     checked = to_utc(now) if now is not None else dt.datetime.now(dt.timezone.utc)
     session = spark if spark is not None else session_or_none()
     if session is not None and has_delta_jvm(session):
-        newest_time, newest_day = _newest_spark(session, table_uri, group, event_time_col)
+        newest_time, newest_day = _newest_spark(session, table_uri, group, event_time_col, storage_options)
         return _result(group, newest_time, newest_day, checked, threshold)
     table = delta_log.open_table(table_uri, storage_options=storage_options)
     if table is None:
@@ -75,14 +75,15 @@ def freshness(table_uri: str, group: str, event_time_col: str, threshold: dt.tim
     return _result(group, newest_time, newest_day, checked, threshold)
 
 
-def _newest_spark(spark: "SparkSession", table_uri: str, group: str,
-                  event_time_col: str) -> Tuple[Optional[dt.datetime], Optional[dt.date]]:
+def _newest_spark(spark: "SparkSession", table_uri: str, group: str, event_time_col: str,
+                  storage_options: Optional[Mapping[str, str]] = None,
+                  ) -> Tuple[Optional[dt.datetime], Optional[dt.date]]:
     """Newest event time and day through Delta's Spark API: the day from the log, the time from that day's rows."""
     from pyspark.sql import functions as F
 
     from seeknal_spark.offline.metadata_spark import SparkDeltaMetadata
 
-    meta = SparkDeltaMetadata(spark, table_uri)
+    meta = SparkDeltaMetadata(spark, table_uri, storage_options)
     if meta.latest_version() is None:
         raise StoreError(f"feature group {group} has never been written ({table_uri})")
     days = meta.dates()

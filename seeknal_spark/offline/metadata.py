@@ -95,7 +95,7 @@ def table_metadata(uri: str, spark: Optional["SparkSession"] = None,
         if has_delta_jvm(spark):
             from seeknal_spark.offline.metadata_spark import SparkDeltaMetadata
 
-            return SparkDeltaMetadata(spark, uri)
+            return SparkDeltaMetadata(spark, uri, storage_options)
     from seeknal_spark.offline.metadata_deltars import DeltaRsMetadata
 
     return DeltaRsMetadata(uri, storage_options)

@@ -4,6 +4,11 @@ Everything goes through Delta Lake's own Python API (``delta.tables.DeltaTable``
 so all IO uses Spark/Hadoop file systems (``dbfs:/``, ``abfss://``, ``s3a://``...) and every Delta feature the
 session's Delta version supports (deletion vectors, column mapping, v2 checkpoints) is honoured. No ``_jvm``.
 
+S3 tables (``s3://`` as users write them) are read through ``s3a://`` (hadoop-aws in the session) with the store's
+connection settings passed per operation: as ``fs.s3a.*`` options of ``spark.read`` and as the ``hadoopConf`` of
+``DeltaTable.forPath`` (:func:`seeknal_spark.storage.hadoop_options`); the session is never reconfigured. A missing
+bucket or denied access is a :class:`~seeknal_spark.errors.StoreError` naming the bucket.
+
 On Spark Connect sessions ``DeltaTable.forPath`` needs Delta Connect on the server (Databricks has it; a plain
 Spark Connect server needs ``io.delta:delta-connect-server`` and its plugin settings).
 
@@ -18,8 +23,9 @@ from __future__ import annotations
 import datetime as dt
 import re
 import sys
-from typing import TYPE_CHECKING, Any, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional
 
+from seeknal_spark import storage
 from seeknal_spark.errors import StoreError
 from seeknal_spark.offline.layout import PARTITION_COL
 from seeknal_spark.offline.metadata import CommitRecord, TableMetadata
@@ -50,17 +56,32 @@ def session_or_none() -> "Optional[SparkSession]":
 class SparkDeltaMetadata(TableMetadata):
     """Table metadata read with Delta Lake's Spark API."""
 
-    def __init__(self, spark: "SparkSession", uri: str) -> None:
+    def __init__(self, spark: "SparkSession", uri: str, storage_options: Optional[Mapping[str, str]] = None) -> None:
         super().__init__(uri)
         self.spark = spark
+        self.storage_options = storage.as_options(storage_options)
+        #: the path Spark/Hadoop opens (``s3a://`` for S3) and the per-operation options that reach it
+        self.path = storage.hadoop_uri(uri)
+        self.options: Dict[str, str] = storage.hadoop_options(self.storage_options) if storage.is_s3(uri) else {}
 
     # -- helpers -----------------------------------------------------------------------------------------------
     def _table(self) -> Optional[Any]:
         from delta.tables import DeltaTable
 
-        if not DeltaTable.isDeltaTable(self.spark, self.uri):
-            return None
-        return DeltaTable.forPath(self.spark, self.uri)
+        try:
+            if not self.options:
+                if not DeltaTable.isDeltaTable(self.spark, self.path):
+                    return None
+                return DeltaTable.forPath(self.spark, self.path)
+            # ``isDeltaTable`` takes no per-operation options: ``forPath`` with them; "not a Delta table" is None.
+            return DeltaTable.forPath(self.spark, self.path, dict(self.options))
+        except Exception as exc:  # noqa: BLE001 - classified below
+            if self.options and _not_a_delta_table(exc):
+                return None
+            if storage.is_s3(self.uri):  # a missing bucket, denied access: a StoreError naming the bucket
+                raise storage.store_error(exc, self.uri, f"open the Delta table {self.uri}",
+                                          self.storage_options) from exc
+            raise
 
     def _history(self, limit: Optional[int] = None) -> "Optional[DataFrame]":
         from pyspark.sql import functions as F
@@ -75,10 +96,10 @@ class SparkDeltaMetadata(TableMetadata):
 
     def snapshot(self, version: Optional[int] = None) -> "DataFrame":
         """The table's rows at ``version`` (latest if None), read by Delta's own reader."""
-        reader = self.spark.read.format("delta")
+        reader = self.spark.read.format("delta").options(**self.options)
         if version is not None:
             reader = reader.option("versionAsOf", int(version))
-        return reader.load(self.uri)
+        return reader.load(self.path)
 
     # -- TableMetadata -----------------------------------------------------------------------------------------
     def latest_version(self) -> Optional[int]:
@@ -170,3 +191,9 @@ class SparkDeltaMetadata(TableMetadata):
             latest = self.latest_version()
             if latest is None or version > latest or version < 0:
                 raise StoreError(f"Delta table {self.uri} has no version {version} (latest is {latest})")
+
+
+def _not_a_delta_table(exc: BaseException) -> bool:
+    """Delta's "not a Delta table" error (``DELTA_MISSING_DELTA_TABLE``) of ``forPath`` on a path without a log."""
+    text = str(exc)
+    return "DELTA_MISSING_DELTA_TABLE" in text or "is not a Delta table" in text

@@ -42,7 +42,7 @@ def read_table(spark: "SparkSession", uri: str, event_time_col: str, *, version:
     from seeknal_spark.session import has_delta_jvm
 
     if has_delta_jvm(spark):
-        return _read_delta(spark, uri, event_time_col, version, start, end, with_seq, min_date)
+        return _read_delta(spark, uri, event_time_col, version, start, end, with_seq, min_date, storage_options)
     table = delta_log.open_table(uri, version, storage_options)
     if table is None:
         raise StoreError(f"no Delta table at {uri}: the feature group has never been written")
@@ -68,13 +68,13 @@ def read_table(spark: "SparkSession", uri: str, event_time_col: str, *, version:
 
 def _read_delta(spark: "SparkSession", uri: str, event_time_col: str, version: Optional[int],
                 start: Optional[dt.datetime], end: Optional[dt.datetime], with_seq: bool,
-                min_date: Optional[dt.date]) -> "DataFrame":
+                min_date: Optional[dt.date], storage_options: Optional[Mapping[str, str]] = None) -> "DataFrame":
     """Delta's own reader (sessions with Delta's JVM): every Delta feature, every Spark/Hadoop file system."""
     from pyspark.sql import functions as F
 
     from seeknal_spark.offline.metadata_spark import SparkDeltaMetadata
 
-    meta = SparkDeltaMetadata(spark, uri)
+    meta = SparkDeltaMetadata(spark, uri, storage_options)
     if meta.latest_version() is None:
         raise StoreError(f"no Delta table at {uri}: the feature group has never been written")
     meta.check_readable(version)

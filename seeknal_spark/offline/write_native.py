@@ -19,16 +19,24 @@ clusters with Delta's jars (``--packages io.delta:delta-spark_2.13:<v>`` or ``--
 ``spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension``,
 ``spark.sql.catalog.spark_catalog=org.apache.spark.sql.delta.catalog.DeltaCatalog``, plus the ``delta-spark``
 Python package of the same Delta line (``delta.tables``).
+
+On S3 (``s3://`` tables, hadoop-aws in the session) Spark writes ``s3a://`` with the store's ``fs.s3a.*`` options
+per write (:func:`seeknal_spark.storage.hadoop_options`). Delta's default S3 LogStore is safe for one driver at a
+time only, so unless the session uses a multi-writer LogStore (``S3DynamoDBLogStore``) or runs on Databricks, the
+write holds the table's writer lease (:mod:`seeknal_spark.offline.writer_lease`) from planning to commit: a second
+native writer of the table gets :class:`~seeknal_spark.errors.ConcurrentWriteError` naming the table and the rule.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import uuid
 from dataclasses import replace
-from typing import TYPE_CHECKING, Dict, List, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence
 
+from seeknal_spark import storage
 from seeknal_spark.errors import ConcurrentWriteError
 from seeknal_spark.offline.frames import utc_date
 from seeknal_spark.offline.layout import PARTITION_COL, SEQ_COL, SEQ_FILE_PATTERN
@@ -39,9 +47,9 @@ from seeknal_spark.offline.write_stats import stat_columns, stats_from_metrics
 from seeknal_spark.offline.writer import WriteRequest, WriteResult, check_keys, iso, run_app_id
 
 if TYPE_CHECKING:  # pragma: no cover
-    from pyspark.sql import DataFrame
+    from pyspark.sql import DataFrame, SparkSession
 
-__all__ = ["write_native", "replace_where", "MAX_ATTEMPTS"]
+__all__ = ["write_native", "replace_where", "MAX_ATTEMPTS", "needs_writer_lease"]
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +60,8 @@ _CONFLICTS = ("ConcurrentAppendException", "ConcurrentDeleteReadException", "Con
               "ConcurrentTransactionException", "ConcurrentWriteException", "MetadataChangedException",
               "ProtocolChangedException", "DeltaConcurrentModificationException")
 _CONFLICT_CLASSES = ("DELTA_CONCURRENT_", "DELTA_METADATA_CHANGED", "DELTA_PROTOCOL_CHANGED")
+# Session settings naming Delta's LogStore for S3 paths; a DynamoDB-backed one is safe for several writers.
+_LOG_STORE_KEYS = ("spark.delta.logStore.s3a.impl", "spark.delta.logStore.s3.impl", "spark.delta.logStore.class")
 
 
 def replace_where(days: Sequence[dt.date]) -> str:
@@ -61,13 +71,38 @@ def replace_where(days: Sequence[dt.date]) -> str:
     return f"`{PARTITION_COL}` IN ({', '.join(f'DATE {d.isoformat()!r}' for d in days)})"
 
 
+def needs_writer_lease(spark: "SparkSession", uri: str) -> bool:
+    """True when a native write of ``uri`` must hold the writer lease: an S3 table, and neither a multi-writer
+    LogStore (``S3DynamoDBLogStore``) configured in the session nor a Databricks runtime."""
+    if not storage.is_s3(uri):
+        return False
+    for key in _LOG_STORE_KEYS + ("spark.databricks.clusterUsageTags.sparkVersion",):
+        try:
+            value = spark.conf.get(key, None) or ""
+        except Exception:  # noqa: BLE001 - Connect raises for unknown keys on some versions
+            value = ""
+        if value and (key.startswith("spark.databricks") or "DynamoDB" in value):
+            return False
+    return True
+
+
 def write_native(req: WriteRequest) -> WriteResult:
     """Write ``req`` as one commit of Spark's Delta writer (only on sessions with Delta's JVM side)."""
+    spark = req.df.sparkSession
+    lease: Any = contextlib.nullcontext()
+    if needs_writer_lease(spark, req.uri):
+        from seeknal_spark.offline.writer_lease import WriterLease
+
+        lease = WriterLease(req.uri, req.storage_options)
+    with lease as held:
+        return _write(req, spark, held.ensure_held if held is not None else None)
+
+
+def _write(req: WriteRequest, spark: "SparkSession", ensure_held: Optional[Callable[[], None]]) -> WriteResult:
     from pyspark.sql import Observation
     from pyspark.sql import functions as F
 
-    spark = req.df.sparkSession
-    meta = SparkDeltaMetadata(spark, req.uri)
+    meta = SparkDeltaMetadata(spark, req.uri, req.storage_options)
     version = meta.latest_version()
     if req.run_id and version is not None and meta.run_version(run_app_id(req.run_id)) is not None:
         log.info("run %s already committed to %s: skipping", req.run_id, req.uri)
@@ -102,7 +137,7 @@ def write_native(req: WriteRequest) -> WriteResult:
                 ensure_label_free(meta, req.label, req.run_id)
             after = req.evolve(meta.state(version))
         result = _plan_and_commit(req, meta, version, after, staged, new, new_days, rows, stats, check_results,
-                                  attempt)
+                                  attempt, ensure_held)
         if result is not None:
             return result
     raise ConcurrentWriteError(f"{MAX_ATTEMPTS} other commits landed on {req.uri} while this write was planned; "
@@ -112,7 +147,7 @@ def write_native(req: WriteRequest) -> WriteResult:
 def _plan_and_commit(req: WriteRequest, meta: SparkDeltaMetadata, version: Optional[int], after: GroupState,
                      staged: "DataFrame", new: "DataFrame", new_days: List[dt.date], rows: int,
                      stats: Dict[str, object], check_results: Dict[str, object],
-                     attempt: int) -> Optional[WriteResult]:
+                     attempt: int, ensure_held: Optional[Callable[[], None]] = None) -> Optional[WriteResult]:
     """Plan against ``version`` and commit; None when the table moved on before Delta's transaction started."""
     ts, keys = after.event_time_col, list(after.join_keys)
     stored_days = meta.dates(version) if version is not None else []  # from the log's file list: no data read
@@ -133,7 +168,7 @@ def _plan_and_commit(req: WriteRequest, meta: SparkDeltaMetadata, version: Optio
                      partitions_written=tuple(d.isoformat() for d in new_days), run_id=req.run_id,
                      label=req.label, extra={"stats": stats, "write_id": write_id, "engine": "delta-spark",
                             **({"checks": check_results} if check_results else {})})
-    writer = (out.write.format("delta").partitionBy(PARTITION_COL)
+    writer = (out.write.format("delta").options(**meta.options).partitionBy(PARTITION_COL)
               .option("userMetadata", encode_commit_metadata(after, info)).option("mergeSchema", "true"))
     if req.run_id:
         writer = writer.option("txnAppId", run_app_id(req.run_id)).option("txnVersion", "0")
@@ -146,8 +181,10 @@ def _plan_and_commit(req: WriteRequest, meta: SparkDeltaMetadata, version: Optio
     # the few milliseconds between this check and the start of Delta's write command).
     if meta.latest_version() != version:
         return None
+    if ensure_held is not None:  # S3 without a multi-writer LogStore: only the lease holder may commit
+        ensure_held()
     try:
-        writer.save(req.uri)
+        writer.save(meta.path)
     except Exception as exc:  # noqa: BLE001 - only Delta's commit conflicts are translated
         if _is_conflict(exc):
             raise ConcurrentWriteError(

@@ -7,6 +7,7 @@ vectors would serve deleted rows again. There ``HistoricalFeatures.serve`` gives
 provider: Delta's own reader (``read_table``: ``format("delta")`` + ``versionAsOf``) reads the snapshot, Spark keeps
 the export's rows (event time in ``[lower, upper]``, keys not null, the latest row per key) and the driver collects
 them, one row per key, as an Arrow table. The export builds the online file from it exactly as from files.
+S3 tables are read through ``s3a://`` with the source's storage options passed per read (never set on the session).
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ class SparkRows:
         """The version to read (pinned, else the latest) and the state recorded at it; None when no table."""
         from seeknal_spark.offline.metadata_spark import SparkDeltaMetadata
 
-        meta = SparkDeltaMetadata(self.spark, source.table_uri)
+        meta = SparkDeltaMetadata(self.spark, source.table_uri, source.storage_options)
         latest = meta.latest_version()
         if latest is None:
             return None
@@ -69,7 +70,7 @@ class SparkRows:
 
         keys, ts = list(source.join_keys), source.event_time_col
         df = read_table(self.spark, source.table_uri, ts, version=delta_version, start=lower, end=upper,
-                        with_seq=True)
+                        with_seq=True, storage_options=source.storage_options)
         present = set(df.columns)
         # a missing key or time column is left out here: the export names it (SchemaError)
         wanted = [c for c in dict.fromkeys([*keys, ts, *columns]) if c in present]
