@@ -23,7 +23,7 @@ from typing import Any, Dict, Iterator, Mapping, Optional, Tuple
 
 from seeknal_spark.errors import DefinitionError, StoreError
 
-__all__ = ["StorageOptions", "as_options", "is_s3", "hadoop_uri", "object_store_uri", "split_s3", "fs_path", "bucket_of",
+__all__ = ["StorageOptions", "s3_client", "as_options", "is_s3", "hadoop_uri", "object_store_uri", "split_s3", "fs_path", "bucket_of",
            "hadoop_options", "delta_rs_options", "filesystem", "redact", "store_error", "check_bucket",
            "SECRET_KEYS"]
 
@@ -245,6 +245,22 @@ def redact(text: str, options: Optional[Mapping[str, Any]] = None) -> str:
 _MISSING = ("NoSuchBucket", "bucket does not exist", "The specified bucket does not exist")
 _DENIED = ("AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", " 403", "Forbidden", "ExpiredToken",
            "InvalidToken")
+
+
+def s3_client(storage_options: Optional[Mapping[str, Any]] = None) -> Any:
+    """A boto3 S3 client from delta-rs-style storage options over the environment's endpoint and region (the one
+    builder of S3 clients: online publishing, the writer lease); credentials: the options, else boto3's chain."""
+    import boto3
+
+    opts = _effective(storage_options)
+    kwargs: Dict[str, Any] = {}
+    for arg, value in (("endpoint_url", _endpoint(opts)), ("region_name", opts.get("AWS_REGION")),
+                       ("aws_access_key_id", opts.get("AWS_ACCESS_KEY_ID")),
+                       ("aws_secret_access_key", opts.get("AWS_SECRET_ACCESS_KEY")),
+                       ("aws_session_token", opts.get("AWS_SESSION_TOKEN"))):
+        if value:
+            kwargs[arg] = value
+    return boto3.client("s3", **kwargs)
 
 
 def _code(exc: BaseException) -> str:

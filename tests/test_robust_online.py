@@ -99,7 +99,7 @@ def s3():
     host, port = server.get_host_and_port()
     options = {"AWS_ENDPOINT_URL": f"http://{host}:{port}", "AWS_ACCESS_KEY_ID": "testing",
                "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1"}
-    from seeknal_spark.serving.remote import s3_client
+    from seeknal_spark.storage import s3_client
 
     s3_client(options).create_bucket(Bucket="robust-bucket")
     yield options
@@ -107,7 +107,7 @@ def s3():
 
 
 def test_hostile_s3_pointer_never_touches_local_files(groups, s3, tmp_path):
-    from seeknal_spark.serving.remote import s3_client
+    from seeknal_spark.storage import s3_client
 
     src = ServingSource.from_feature_group(groups["ints"])
     publish_online_table(src, "t", target="s3://robust-bucket/hostile", storage_options=s3,

@@ -90,7 +90,7 @@ class WriterLease:
         self.ttl = float(ttl) if ttl is not None else lease_seconds()
         self._options = storage_options
         if client is None:
-            from seeknal_spark.serving.remote import s3_client
+            from seeknal_spark.storage import s3_client
 
             client = s3_client(storage_options)
         self._client = client

@@ -122,9 +122,9 @@ class S3Dir(Location):
 
     def __init__(self, uri: str, storage_options: Optional[Mapping[str, str]] = None,
                  cache_dir: Optional[str] = None) -> None:
-        from seeknal_spark.serving.remote import s3_client, split_s3_uri
+        from seeknal_spark.storage import s3_client, split_s3
 
-        self.bucket, self.base = split_s3_uri(uri)
+        self.bucket, self.base = split_s3(uri)
         if not self.base:
             raise StoreError(f"S3 URI {uri!r} must name the table's prefix: s3://bucket/<prefix>/<name>")
         self.client = s3_client(storage_options)
@@ -191,12 +191,12 @@ def resolve_location(name_or_path: str, *, store_root: Optional[str] = None,
                      storage_options: Optional[Mapping[str, str]] = None,
                      cache_dir: Optional[str] = None) -> Location:
     """Location for a table name, a directory or ``.duckdb`` path, or an ``s3://`` URI."""
-    from seeknal_spark.serving.remote import is_s3_uri
+    from seeknal_spark.storage import is_s3
 
     if not isinstance(name_or_path, (str, os.PathLike)):
         raise StoreError(f"online table {name_or_path!r} must be a name, a path or an s3:// URI")
     value = os.fspath(name_or_path)
-    if is_s3_uri(value):
+    if is_s3(value):
         return S3Dir(value, storage_options, cache_dir)
     if "/" in value or os.sep in value or value.endswith(".duckdb"):
         if os.path.isdir(value):

@@ -27,7 +27,7 @@ from seeknal_spark.serving.manifest import (
     write_json_atomic,
 )
 from seeknal_spark.serving.online import OnlineFeatures
-from seeknal_spark.serving.remote import is_s3_uri
+from seeknal_spark.storage import is_s3, s3_client, split_s3
 from seeknal_spark.serving.source import ServingSource
 from seeknal_spark.timeutil import TimeLike, check_range, to_utc
 
@@ -189,9 +189,9 @@ def _publish_s3(sources, target: str, name: str, keep: int, as_of, start, upper,
                 storage_options: Optional[Mapping[str, str]], cache_dir: Optional[str]) -> str:
     from seeknal_spark.serving import remote
 
-    bucket, prefix = remote.split_s3_uri(target)
+    bucket, prefix = split_s3(target)
     base = f"{prefix}/{name}" if prefix else name
-    client = remote.s3_client(storage_options)
+    client = s3_client(storage_options)
     claims_at = _claims_prefix(prefix, name)
     names = [k.rsplit("/", 1)[-1] for k in remote.list_keys(client, bucket, base + "/")]
     claims = [k.rsplit("/", 1)[-1] for k in remote.list_keys(client, bucket, claims_at + "/")]
@@ -256,7 +256,7 @@ def publish_online_table(sources: Union[ServingSource, Sequence[ServingSource]],
     if not isinstance(keep, int) or isinstance(keep, bool) or keep < 0:
         raise DefinitionError(f"keep must be a non-negative integer, got {keep!r}")
     as_of_t, start_t, upper = _bounds(as_of, start, end)
-    if target is not None and is_s3_uri(target):
+    if target is not None and is_s3(target):
         uri = _publish_s3(sources, target, name, keep, as_of_t, start_t, upper, storage_options, cache_dir)
         return OnlineFeatures.open(uri, storage_options=storage_options, cache_dir=cache_dir, index=index)
     root = target or store_root

@@ -12,46 +12,17 @@ environment variables and configuration files (``AWS_ENDPOINT_URL`` included).
 from __future__ import annotations
 
 import json
-import os
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, List, Mapping, Optional, Tuple
 
 from seeknal_spark.errors import StoreError
-from seeknal_spark.storage import split_s3, store_error
+from seeknal_spark.storage import store_error
 
-__all__ = ["is_s3_uri", "split_s3_uri", "s3_client", "put_file", "put_json", "get_text", "download", "list_keys",
+__all__ = ["put_file", "put_json", "get_text", "download", "list_keys",
            "delete_keys", "create_json", "get_json_etag", "replace_json", "PreconditionFailed"]
 
 
 class PreconditionFailed(StoreError):
     """A conditional S3 write lost: the object exists (create) or changed since it was read (replace)."""
-
-
-def is_s3_uri(value: Any) -> bool:
-    return isinstance(value, str) and value.startswith(("s3://", "s3a://"))
-
-
-def split_s3_uri(uri: str) -> Tuple[str, str]:
-    """``s3://bucket/a/b`` -> ("bucket", "a/b") (no trailing slash)."""
-    return split_s3(uri)
-
-
-def s3_client(storage_options: Optional[Mapping[str, str]] = None) -> Any:
-    """A boto3 S3 client from delta-rs-style storage options, falling back to boto3's environment."""
-    import boto3
-
-    opts = {str(k).upper(): v for k, v in (storage_options or {}).items()}
-    kwargs: Dict[str, Any] = {}
-    endpoint = opts.get("AWS_ENDPOINT_URL") or opts.get("ENDPOINT_URL") or os.environ.get("AWS_ENDPOINT_URL_S3")
-    if endpoint:
-        kwargs["endpoint_url"] = endpoint
-    region = opts.get("AWS_REGION") or opts.get("REGION_NAME")
-    if region:
-        kwargs["region_name"] = region
-    for opt, arg in (("AWS_ACCESS_KEY_ID", "aws_access_key_id"), ("AWS_SECRET_ACCESS_KEY", "aws_secret_access_key"),
-                     ("AWS_SESSION_TOKEN", "aws_session_token")):
-        if opts.get(opt):
-            kwargs[arg] = opts[opt]
-    return boto3.client("s3", **kwargs)
 
 
 def _code(exc: BaseException) -> str:
