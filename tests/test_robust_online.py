@@ -135,7 +135,8 @@ def test_hostile_s3_pointer_never_touches_local_files(groups, s3, tmp_path):
 
 
 def test_concurrent_s3_publishes_get_distinct_versions(groups, s3, tmp_path):
-    from seeknal_spark.serving.remote import list_keys, s3_client
+    from seeknal_spark.serving.remote import list_keys
+    from seeknal_spark.storage import s3_client
 
     src = ServingSource.from_feature_group(groups["ints"])
     target = "s3://robust-bucket/race"

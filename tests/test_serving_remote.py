@@ -86,7 +86,7 @@ def s3():
     host, port = server.get_host_and_port()
     options = {"AWS_ENDPOINT_URL": f"http://{host}:{port}", "AWS_ACCESS_KEY_ID": "testing",
                "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1"}
-    from seeknal_spark.serving.remote import s3_client
+    from seeknal_spark.storage import s3_client
 
     s3_client(options).create_bucket(Bucket="online-bucket")
     yield options
@@ -106,7 +106,8 @@ def test_s3_round_trip_verify_and_refresh(s3, small_group, tmp_path, spark):
     published = publish_online_table(src, "clicks", target="s3://online-bucket/prod", storage_options=s3,
                                      cache_dir=str(tmp_path / "publisher_cache"), keep=1)
     assert published.location == "s3://online-bucket/prod/clicks"
-    from seeknal_spark.serving.remote import list_keys, s3_client
+    from seeknal_spark.serving.remote import list_keys
+    from seeknal_spark.storage import s3_client
 
     client = s3_client(s3)
     keys = sorted(list_keys(client, "online-bucket", "prod/clicks/"))
