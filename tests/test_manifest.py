@@ -104,15 +104,25 @@ def test_rebuild_from_manifest_after_new_writes_is_identical(world, spark, tmp_p
     pdf = _spine(spark).toPandas()
     from_dict = HistoricalFeatures.from_manifest(manifest).using_spine(pdf, spark=spark).to_dataframe_with_spine()
     assert _rows(from_dict) == first
+    # a manifest written by the previous format (group.table_path, features as name/output) still rebuilds
+    old = json.loads(json.dumps(manifest))
+    old["format_version"] = 1
+    for entry in old["lookups"]:
+        entry["group"]["table_path"] = entry["group"].pop("table_uri")
+        entry["features"] = [{"name": f["stored_name"], "output": f["output_name"], "type": f["type"]}
+                             for f in entry["features"]]
+    from_old = HistoricalFeatures.from_manifest(old).using_spine(_spine(spark)).to_dataframe_with_spine()
+    assert _rows(from_old) == first
 
     # the manifest describes what was read
     by_name = {e["group"]["name"]: e for e in manifest["lookups"]}
     assert by_name["spend"]["delta_version"] == versions_then["spend"]
     assert by_name["profile"]["delta_version"] == versions_then["profile"]
     assert by_name["spend"]["schema_version"] == 1
-    assert by_name["spend"]["group"]["table_path"] == spend.table_path
-    assert by_name["spend"]["features"] == [{"name": "amount", "output": "s_amount", "type": "double"},
-                                            {"name": "n", "output": "s_n", "type": "integer"}]
+    assert by_name["spend"]["group"]["table_uri"] == spend.table_path
+    assert by_name["spend"]["features"] == [
+        {"stored_name": "amount", "output_name": "s_amount", "type": "double"},
+        {"stored_name": "n", "output_name": "s_n", "type": "integer"}]
     assert by_name["spend"]["ttl_micros"] == 30 * 3600 * 10**6
     assert by_name["profile"]["rename"] == {"segment": "seg"}
     assert [f["name"] for f in manifest["features"]] == ["s_amount", "s_n", "seg"]

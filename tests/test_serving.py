@@ -172,7 +172,7 @@ def test_several_sources_same_and_different_keys(offline, tmp_path):
     with pytest.raises(DefinitionError, match="lacks join key 'region'"):
         table.get_features(keys=[{"user_id": 1, "store_id": "s1"}])
     meta = table.metadata
-    assert [(s["project"], s["name"]) for s in meta["sources"]] == [
+    assert [(s["group"]["project"], s["group"]["name"]) for s in meta["sources"]] == [
         ("shop", "user_spend"), ("shop", "user_profile"), ("shop", "store_stats")]
     assert meta["sources"][0]["delta_version"] == offline["spend"].delta_version
     assert meta["sources"][0]["schema_version"] == 2

@@ -28,8 +28,8 @@ from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Sequence, Tuple, Uni
 
 from seeknal_spark.errors import DefinitionError, ManifestError, SpineMismatchError
 from seeknal_spark.retrieval.lookup import FeatureLookup, FillNull, ResolvedLookup
+from seeknal_spark.vocabulary import GroupRef, LookupSpec
 from seeknal_spark.vocabulary.manifest_file import FORMAT, FORMAT_VERSION, load_manifest
-from seeknal_spark.timeutil import duration_micros, micros_duration
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import Column, Row
@@ -102,24 +102,17 @@ def _fill_json(fill: FillNull) -> Dict[str, Any]:
 
 
 def _lookup_json(r: ResolvedLookup) -> Dict[str, Any]:
-    lookup, group = r.lookup, r.lookup.source
-    entity = group.entity
-    return {
-        "group": {"project": group.project, "name": group.name, "table_path": r.table_path,
-                  "entity": entity.name if entity is not None else None, "join_keys": list(r.join_keys),
-                  "key_types": [list(kt) for kt in r.key_types], "event_time_col": r.event_time_col},
-        "delta_version": r.delta_version,
-        "label": r.label,
-        "schema_version": r.schema_version,
-        "schema_version_pinned": lookup.schema_version is not None,
-        "requested_features": lookup.requested_features,
-        "features": [{"name": f, "output": o, "type": t}
-                     for (f, t), o in zip(r.feature_types, r.output_names)],
-        "ttl_micros": duration_micros(r.ttl),
-        "ttl": str(r.ttl) if r.ttl is not None else None,
-        "prefix": lookup.prefix,
-        "rename": dict(lookup.rename),
-    }
+    """The lookup's spec (the vocabulary's keys and units, as online metadata writes them) plus what only a
+    rebuild needs: the entity, key types, whether the schema version was pinned, the requested features, the
+    prefix and renames."""
+    lookup, entity = r.lookup, r.lookup.source.entity
+    entry = r.spec.to_dict()
+    entry["group"].update(entity=entity.name if entity is not None else None,
+                          key_types=[list(kt) for kt in r.key_types])
+    entry.update(schema_version_pinned=lookup.schema_version is not None,
+                 requested_features=lookup.requested_features,
+                 ttl=str(r.ttl) if r.ttl is not None else None, prefix=lookup.prefix, rename=dict(lookup.rename))
+    return entry
 
 
 def build_manifest(resolved: Sequence[ResolvedLookup], fills: Sequence[FillNull], *, date_col: str,
@@ -170,10 +163,11 @@ def _group(info: Mapping[str, Any]) -> Any:
     )
     from seeknal_spark.feature_group import FeatureGroup
 
-    path, project, name = str(info["table_path"]), str(info["project"]), str(info["name"])
+    group = GroupRef.from_dict(info)
+    path, project, name = group.table_uri, group.project, group.name
     suffix = f"/{project}/{name}"
     if not path.rstrip("/").endswith(suffix):
-        raise ManifestError(f"manifest lookup {project}/{name}: table_path {path!r} does not end with {suffix!r}")
+        raise ManifestError(f"manifest lookup {project}/{name}: table_uri {path!r} does not end with {suffix!r}")
     root = path.rstrip("/")[: -len(suffix)]
     store = OfflineStore(value=FeatureStoreFileOutput(path=root))
     mat = Materialization(event_time_col=str(info["event_time_col"]),
@@ -186,11 +180,10 @@ def lookups_from_manifest(manifest: Mapping[str, Any]) -> Tuple[List[FeatureLook
     """Lookups pinned to the manifest's Delta (and schema) versions with its exact output names, and its fills."""
     lookups = []
     for entry in manifest["lookups"]:
-        features = [f["name"] for f in entry["features"]]
+        spec = LookupSpec.from_dict(entry)
         lookups.append(FeatureLookup(
-            source=_group(entry["group"]), features=features,
-            ttl=micros_duration(entry.get("ttl_micros")),
-            rename={f["name"]: f["output"] for f in entry["features"]},
+            source=_group(entry["group"]), features=[f.stored_name for f in spec.features],
+            ttl=spec.ttl, rename={f.stored_name: f.output_name for f in spec.features},
             schema_version=int(entry["schema_version"]) if entry.get("schema_version_pinned") else None,
             delta_version=int(entry["delta_version"]), version=entry.get("label")))
     fills = [FillNull(f["value"], f["type"], columns=f.get("columns")) for f in manifest["fill_nulls"]]
@@ -202,8 +195,8 @@ def check_resolved(manifest: Mapping[str, Any], resolved: Sequence[ResolvedLooku
     problems = []
     for entry, r in zip(manifest["lookups"], resolved):
         label = f"{entry['group']['project']}/{entry['group']['name']}@v{entry['delta_version']}"
-        want = [(f["name"], f["output"], f["type"]) for f in entry["features"]]
-        got = [(f, o, t) for (f, t), o in zip(r.feature_types, r.output_names)]
+        want = [(f.stored_name, f.output_name, f.type) for f in LookupSpec.from_dict(entry).features]
+        got = [(f.stored_name, f.output_name, f.type) for f in r.spec.features]
         if want != got:
             problems.append(f"{label}: features {got} but the manifest records {want}")
         if list(r.join_keys) != list(entry["group"]["join_keys"]):

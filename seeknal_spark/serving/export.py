@@ -28,7 +28,7 @@ from seeknal_spark.timeutil import utc_date
 __all__ = ["META_TABLE", "FORMAT_VERSION", "export_sources", "local_path", "write_metadata", "read_metadata"]
 
 META_TABLE = "_seeknal_online"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: sources spelled as vocabulary LookupSpecs
 _FILE_COL = "__seeknal_file"
 _SEQ_COL = "__seeknal_seq"
 _TS_COL = "__seeknal_ts"
@@ -220,10 +220,8 @@ def export_sources(con: Any, sources: Sequence[ServingSource], *, upper: dt.date
         "as_of": as_of.isoformat(),
         "start": start.isoformat() if start else None,
         "end": upper.isoformat(),
-        "sources": [{**r.source.describe(), "delta_version": r.delta_version, "schema_version": r.schema_version,
-                     "files": len(r.files),
-                     "features": [{"stored_name": s, "name": o, "offline_type": type_label(t)}
-                                  for s, o, t in r.features]} for r in resolved],
+        "sources": [{**r.source.spec(r.features, r.delta_version, r.schema_version).to_dict(),
+                     "files": len(r.files)} for r in resolved],
         "tables": tables,
     }
     return meta

@@ -8,6 +8,9 @@ from typing import TYPE_CHECKING, Any, Mapping, Optional, Sequence, Tuple, Union
 
 from seeknal_spark.definitions import check_name
 from seeknal_spark.errors import DefinitionError
+from seeknal_spark.sqltypes import type_label
+from seeknal_spark.timeutil import duration_micros
+from seeknal_spark.vocabulary import FeatureRef, GroupRef, LookupSpec
 
 if TYPE_CHECKING:  # pragma: no cover
     from seeknal_spark.offline.provided import RowsProvider
@@ -95,7 +98,11 @@ class ServingSource:
                    join_keys=list(group.join_keys), event_time_col=group.event_time_col,
                    features=features, ttl=ttl, storage_options=getattr(group, "storage_options", None))
 
-    def describe(self) -> dict:
-        return {"project": self.project, "name": self.name, "table_uri": self.table_uri,
-                "join_keys": list(self.join_keys), "event_time_col": self.event_time_col,
-                "ttl_seconds": self.ttl.total_seconds() if self.ttl is not None else None, "label": self.label}
+    def spec(self, features: Sequence[Tuple[str, str, Any]], delta_version: Optional[int],
+             schema_version: Optional[int]) -> LookupSpec:
+        """This source as the vocabulary's lookup spec, with the features (stored, output, Delta type) and the
+        snapshot it was published from: what the online metadata records (the training manifest's spelling)."""
+        return LookupSpec(GroupRef(self.project, self.name, self.table_uri, tuple(self.join_keys),
+                                   self.event_time_col),
+                          tuple(FeatureRef(stored, output, type_label(kind)) for stored, output, kind in features),
+                          duration_micros(self.ttl), delta_version, schema_version, self.label)

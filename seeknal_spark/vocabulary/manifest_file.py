@@ -15,7 +15,7 @@ from seeknal_spark.errors import ManifestError
 __all__ = ["FORMAT", "FORMAT_VERSION", "load_manifest"]
 
 FORMAT = "seeknal.training_set"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: lookups spelled as vocabulary LookupSpecs (1 is still read)
 
 
 _REQUIRED = ("format", "format_version", "lookups", "fill_nulls", "features", "spine")
