@@ -9,9 +9,11 @@ from typing import Any
 
 from seeknal_spark.errors import SchemaError
 
-__all__ = ["type_name"]
+__all__ = ["type_name", "DELTA_TO_SPARK", "SPARK_TO_DELTA"]
 
-_SIMPLE = {"long": "bigint", "integer": "int", "short": "smallint", "byte": "tinyint"}
+# the integer types, the only simple types whose Delta and Spark SQL names differ
+DELTA_TO_SPARK = {"long": "bigint", "integer": "int", "short": "smallint", "byte": "tinyint"}
+SPARK_TO_DELTA = {spark: delta for delta, spark in DELTA_TO_SPARK.items()}
 
 
 def type_name(type_json: Any, delta_names: bool = False) -> str:
@@ -20,7 +22,7 @@ def type_name(type_json: Any, delta_names: bool = False) -> str:
     With ``delta_names`` the Delta spelling is kept (``"long"``, ``"array<double>"``), as online metadata records it.
     """
     if isinstance(type_json, str):
-        return type_json if delta_names else _SIMPLE.get(type_json, type_json.replace(" ", ""))
+        return type_json if delta_names else DELTA_TO_SPARK.get(type_json, type_json.replace(" ", ""))
     kind = type_json.get("type") if isinstance(type_json, dict) else None
     if kind == "array":
         return f"array<{type_name(type_json['elementType'], delta_names)}>"

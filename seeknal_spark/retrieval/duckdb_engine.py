@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
 
-from seeknal_spark.typenames import type_name
+from seeknal_spark.typenames import SPARK_TO_DELTA, type_name
 from seeknal_spark.errors import DataError, DefinitionError, SchemaError
 from seeknal_spark.offline import delta_log
 from seeknal_spark.offline.layout import local_path
@@ -42,7 +42,6 @@ _MICROS_PER_DAY = 86_400_000_000
 _NO_ROWS_US = -62_135_596_800_000_000  # 0001-01-01T00:00Z: a read bound that prunes every partition
 _SEQ_BITS = 32  # write ranks live in the low bits of the as-of ordering key
 _NUMERIC = ("tinyint", "smallint", "int", "bigint", "float", "double")
-_SPARK_TO_DELTA = {"bigint": "long", "int": "integer", "smallint": "short", "tinyint": "byte"}
 
 
 def spine_to_arrow(spine: Any) -> "pa.Table":
@@ -140,7 +139,7 @@ def _key_cast(spine_type: str, stored: Sequence[Tuple[str, str]], key: str) -> s
 
 
 def _duck(spark_type: str, what: str) -> str:
-    return duckdb_type(_SPARK_TO_DELTA.get(spark_type, spark_type), what)
+    return duckdb_type(SPARK_TO_DELTA.get(spark_type, spark_type), what)
 
 
 def _feature_sql(con: Any, r: "ResolvedLookup", j: int, keys: Sequence[str], key_types: Sequence[str],
