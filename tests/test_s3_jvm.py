@@ -22,6 +22,7 @@ import pytest
 from seeknal_spark.errors import ConcurrentWriteError
 from tests.support.independent import read_delta
 from tests.support.jvm import REPO
+from tests.support.oracle import latest_as_of
 from tests.support.s3 import TEST_SECRET, all_objects, make_bucket
 from tests.support.s3 import s3_endpoint  # noqa: F401 - the session fixture
 from tests.support.s3_jvm import result_of, run_s3_jvm, s3_jvm_command
@@ -48,11 +49,8 @@ def _stored_rows():
 
 
 def _as_of(rows, user, t):
-    best = None
-    for u, ts, v in rows:
-        if u == user and ts <= t and (best is None or ts > best[0]):
-            best = (ts, v)
-    return None if best is None else best[1]
+    row = latest_as_of(rows, lambda r: r[0] == user, lambda r: r[1], t)
+    return None if row is None else row[2]
 
 
 def _training_oracle():

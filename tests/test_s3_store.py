@@ -21,6 +21,7 @@ from seeknal_spark import Entity, FeatureGroup, FeatureStoreFileOutput, Material
 from seeknal_spark.errors import StoreError
 from tests.support.s3 import TEST_SECRET, all_objects, make_bucket, run_with_s3_session, s3_child_command
 from tests.support.jvm import REPO
+from tests.support.oracle import latest_as_of
 from tests.support.s3 import s3_endpoint  # noqa: F401 - the session fixture
 
 D1, D2, D3 = dt.datetime(2024, 3, 1), dt.datetime(2024, 3, 2), dt.datetime(2024, 3, 3)
@@ -46,11 +47,8 @@ def _stored_rows():
 
 
 def _as_of(rows, user, t):
-    best = None
-    for u, ts, v in rows:
-        if u == user and ts <= t and (best is None or ts > best[0]):
-            best = (ts, v)
-    return None if best is None else best[1]
+    row = latest_as_of(rows, lambda r: r[0] == user, lambda r: r[1], t)
+    return None if row is None else row[2]
 
 
 def _training_oracle():
