@@ -17,9 +17,6 @@ import subprocess
 import time
 from pathlib import Path
 
-import pytest
-
-from seeknal_spark.errors import ConcurrentWriteError
 from tests.support.independent import read_delta
 from tests.support.jvm import REPO
 from tests.support.oracle import latest_as_of

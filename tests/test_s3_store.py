@@ -13,11 +13,10 @@ import os
 import signal
 import subprocess
 import time
-from pathlib import Path
 
 import pytest
 
-from seeknal_spark import Entity, FeatureGroup, FeatureStoreFileOutput, Materialization, OfflineStore
+from seeknal_spark import FeatureGroup, FeatureStoreFileOutput, OfflineStore
 from seeknal_spark.errors import StoreError
 from tests.support.s3 import TEST_SECRET, all_objects, make_bucket, run_with_s3_session, s3_child_command
 from tests.support.jvm import REPO
