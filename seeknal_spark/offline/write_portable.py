@@ -25,7 +25,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 from deltalake.transaction import AddAction
 
-from seeknal_spark.errors import ConcurrentWriteError, LabelExistsError
+from seeknal_spark.errors import ConcurrentWriteError, DataError, LabelExistsError
 from seeknal_spark.offline import delta_log
 from seeknal_spark.offline.cleanup import WriterHeartbeat
 from seeknal_spark.offline.frames import utc_date
@@ -34,8 +34,8 @@ from seeknal_spark.offline.parquet_stats import file_stats_json
 from seeknal_spark.offline.plan import DayPlan, kept_rows, plan_days
 from seeknal_spark.offline.reader import read_live_files
 from seeknal_spark.offline.state import GroupState, WriteInfo, encode_commit_metadata
-from seeknal_spark.offline.write_stats import stat_columns, stats_from_metrics
-from seeknal_spark.offline.writer import WriteRequest, WriteResult, check_keys, iso, run_app_id
+from seeknal_spark.offline.write_stats import staged_stats
+from seeknal_spark.offline.writer import WriteRequest, WriteResult, check_keys, iso, key_problem, run_app_id
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import DataFrame
@@ -45,6 +45,7 @@ __all__ = ["write_portable", "MAX_ATTEMPTS"]
 log = logging.getLogger(__name__)
 
 MAX_RECORDS_PER_FILE = 2_000_000
+_BAD = "__sk_bad"
 MAX_ATTEMPTS = 50  # commits lost to other writers before giving up with ConcurrentWriteError
 
 
@@ -165,7 +166,8 @@ def _columns(state: GroupState) -> List[Tuple[str, object]]:
 
 def _stage_new_rows(req: WriteRequest, after: GroupState, fs: pafs.FileSystem, root: str,
                     writer_id: str, seq: int) -> Tuple[_Staged, Dict[str, object], Dict[str, object]]:
-    """Write the new rows once (statistics observed on the same job), run the checks, move them into the table."""
+    """Write the new rows once (key problems counted on the same job), run the checks, compute the statistics from
+    the staged files, move them into the table."""
     from pyspark.sql import Observation
     from pyspark.sql import functions as F
 
@@ -173,20 +175,37 @@ def _stage_new_rows(req: WriteRequest, after: GroupState, fs: pafs.FileSystem, r
     features = [f for f in req.df.columns if f not in keys and f != ts]
     rel = f"{STAGING_DIR}/{writer_id}/new"
     observation = Observation(f"seeknal_write_{writer_id}")
-    out = req.df.observe(observation, *stat_columns(req.df, features)).withColumn(PARTITION_COL, utc_date(F.col(ts)))
-    _write_parquet(out, _uri(req.uri, rel))
+    # One shuffle by day serves the file layout and the duplicate check; the statistics are one aggregation over
+    # the staged files afterwards (as observed aggregates on this job they cost more than the write itself).
+    out = req.df.withColumn(PARTITION_COL, utc_date(F.col(ts))).repartition(F.col(PARTITION_COL))
+    out = (out.withColumn(_BAD, key_problem(out, keys, ts, PARTITION_COL))
+           .observe(observation, F.count(F.lit(1)).alias("rows"), F.sum(F.col(_BAD).cast("long")).alias("bad"))
+           .drop(_BAD))
+    _write_parquet(out, _uri(req.uri, rel), repartition=False)
     from pyspark.sql.types import DateType, StructField, StructType
 
     schema = StructType(req.df.schema.fields + [StructField(PARTITION_COL, DateType())])
     staged = req.df.sparkSession.read.schema(schema).parquet(_uri(req.uri, rel)).select(*req.df.columns)
+    # An empty write has no observed metrics (Spark reports none for a job without rows).
+    metrics = observation.get if _has_files(fs, f"{root}/{rel}") else {}
     check_results: Dict[str, object] = {}
     for name, check in req.checks.items():  # user checks first, so validation reports what it finds
         check_results[name] = check(staged)
-    check_keys(staged, keys, ts)
+    if metrics.get("bad"):
+        check_keys(staged, keys, ts)  # raises with an example row
+        raise DataError(f"{metrics['bad']} row(s) of this write have a null join key or event time, or repeat the "
+                        "keys and event time of another row; fix them before writing. Nothing was written.")
+    stats = staged_stats(staged, features, int(metrics.get("rows") or 0), keys + [ts])
     moved = _move(fs, root, f"{root}/{rel}", writer_id, "n", seq)
-    # An empty write has no observed metrics (Spark reports none for a job without rows).
-    stats = stats_from_metrics(observation.get if moved.rows else {}, features)
     return moved, stats, check_results
+
+
+def _has_files(fs: pafs.FileSystem, path: str) -> bool:
+    try:
+        infos = fs.get_file_info(pafs.FileSelector(path, recursive=True, allow_not_found=True))
+    except FileNotFoundError:
+        return False
+    return any(i.type == pafs.FileType.File and i.base_name.endswith(".parquet") for i in infos)
 
 
 def _stage_kept_rows(req: WriteRequest, after: GroupState, table: Optional[object], plan: DayPlan, new: _Staged,
@@ -217,11 +236,11 @@ def _uri(table_uri: str, rel: str) -> str:
     return f"{table_uri.rstrip('/')}/{rel}"
 
 
-def _write_parquet(df: "DataFrame", path: str) -> None:
+def _write_parquet(df: "DataFrame", path: str, repartition: bool = True) -> None:
     from pyspark.sql import functions as F
 
     # One shuffle so each date lands in few files instead of one file per task and date.
-    (df.repartition(F.col(PARTITION_COL)).write.mode("error")
+    ((df.repartition(F.col(PARTITION_COL)) if repartition else df).write.mode("error")
      .option("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
      .option("compression", "snappy")
      .option("maxRecordsPerFile", MAX_RECORDS_PER_FILE)

@@ -1,7 +1,13 @@
-"""Per-feature statistics observed while a write runs (no second scan).
+"""Per-feature statistics of the rows of a write: count, nulls, min, max, mean, stddev and quantiles.
 
-The expressions ride on the write's own Spark job through ``DataFrame.observe``; the values are recorded in the
-commit metadata (``seeknal.write`` -> ``stats``) and read back by monitoring.
+Two ways to compute them, same values: :func:`stat_columns` (aggregates for ``DataFrame.observe``, riding on a job
+that runs anyway) and :func:`staged_stats` (one aggregation over rows already staged as Parquet files; quantiles
+from a sample of at most :data:`QUANTILE_SAMPLE_ROWS` rows). The values are recorded in the commit metadata
+(``seeknal.write`` -> ``stats``) and read back by monitoring.
+
+Cost (2M rows, 8 double features, 2 cores): as ``observe`` aggregates the statistics cost about 3x the plain write
+itself, most of it ``percentile_approx`` (an object aggregate: one update per row and feature, no code generation);
+over the staged files the moments are one code-generated aggregation and the quantiles see only the sample.
 """
 
 from __future__ import annotations
@@ -13,9 +19,13 @@ from typing import TYPE_CHECKING, Any, Dict, List, Sequence
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import Column, DataFrame
 
-__all__ = ["QUANTILES", "stat_columns", "stats_from_metrics"]
+__all__ = ["QUANTILES", "QUANTILE_SAMPLE_ROWS", "stat_columns", "staged_stats", "stats_from_metrics"]
 
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
+# Quantiles of larger writes are estimated from a uniform sample of about this many rows. Rank error of a sample
+# quantile: about sqrt(q(1-q)/n) = 0.16% at the median, the order of percentile_approx's own (1/1000).
+QUANTILE_SAMPLE_ROWS = 100_000
+_HASH_BUCKETS = 1 << 20
 _NUMERIC = ("byte", "short", "integer", "long", "float", "double")
 
 
@@ -26,6 +36,11 @@ def is_numeric_type(type_json: Any) -> bool:
 
 def stat_columns(df: "DataFrame", features: Sequence[str]) -> List["Column"]:
     """Aggregate expressions for ``observe``: count, nulls; min, max, mean, stddev, quantiles for numbers."""
+    return moment_columns(df, features) + quantile_columns(df, features)
+
+
+def moment_columns(df: "DataFrame", features: Sequence[str]) -> List["Column"]:
+    """Aggregates of every row: count, nulls per feature; min, max, mean, stddev of numbers."""
     from pyspark.sql import functions as F
 
     types = {f.name: f.dataType.jsonValue() for f in df.schema.fields}
@@ -36,10 +51,41 @@ def stat_columns(df: "DataFrame", features: Sequence[str]) -> List["Column"]:
         if is_numeric_type(types[name]):
             x = c.cast("double")
             cols += [F.min(x).alias(f"{i}__min"), F.max(x).alias(f"{i}__max"), F.avg(x).alias(f"{i}__mean"),
-                     F.stddev(x).alias(f"{i}__stddev"),
-                     # As a JSON string: Spark 3.5's Observation.get returns arrays as py4j objects, not lists.
-                     F.to_json(F.percentile_approx(x, list(QUANTILES), 1000)).alias(f"{i}__quantiles")]
+                     F.stddev(x).alias(f"{i}__stddev")]
     return cols
+
+
+def quantile_columns(df: "DataFrame", features: Sequence[str]) -> List["Column"]:
+    """``percentile_approx`` of each numeric feature at :data:`QUANTILES`."""
+    from pyspark.sql import functions as F
+
+    types = {f.name: f.dataType.jsonValue() for f in df.schema.fields}
+    # As a JSON string: Spark 3.5's Observation.get returns arrays as py4j objects, not lists.
+    return [F.to_json(F.percentile_approx(F.col(name).cast("double"), list(QUANTILES), 1000)).alias(f"{i}__quantiles")
+            for i, name in enumerate(features) if is_numeric_type(types[name])]
+
+
+def staged_stats(staged: "DataFrame", features: Sequence[str], rows: int,
+                 row_id: Sequence[str]) -> Dict[str, Dict[str, Any]]:
+    """The statistics of ``staged`` (``rows`` rows, Parquet files just written) in one Spark action.
+
+    Moments see every row; quantiles see every row up to :data:`QUANTILE_SAMPLE_ROWS` rows, else the rows whose
+    hash of ``row_id`` (columns unique per row, e.g. join keys and event time) falls in the first
+    ``QUANTILE_SAMPLE_ROWS / rows`` of its range: a deterministic uniform sample.
+    """
+    from pyspark.sql import functions as F
+
+    if rows <= 0:
+        return stats_from_metrics({}, features)
+    moments = staged.agg(*moment_columns(staged, features))
+    quantiles = quantile_columns(staged, features)
+    if not quantiles:
+        return stats_from_metrics(moments.collect()[0].asDict(), features)
+    sample = staged
+    if rows > QUANTILE_SAMPLE_ROWS:
+        cut = -(-QUANTILE_SAMPLE_ROWS * _HASH_BUCKETS // rows)  # ceil
+        sample = staged.where(F.pmod(F.xxhash64(*[F.col(c) for c in row_id]), F.lit(_HASH_BUCKETS)) < F.lit(cut))
+    return stats_from_metrics(moments.crossJoin(sample.agg(*quantiles)).collect()[0].asDict(), features)
 
 
 def _quantile_list(value: Any) -> Any:
