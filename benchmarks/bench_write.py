@@ -15,6 +15,7 @@ writer (wall seconds and the Spark jobs it started, counted with the status trac
     .venv/bin/python benchmarks/bench_write.py --rows 200000 --keys 10000 --repeat 1   # quick
 
 Figures come from a shared 2-core machine: the load average is printed next to every figure; compare ratios.
+CPU seconds (driver process + its Spark JVM, from /proc) are printed too: under load they vary less than wall time.
 """
 
 from __future__ import annotations
@@ -38,12 +39,37 @@ def load() -> str:
     return "%.1f" % os.getloadavg()[0]
 
 
+def _jvm_pid() -> int:
+    """The Spark driver JVM started by this process (local mode: it runs every task)."""
+    me = str(os.getpid())
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            ppid = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1]
+            if ppid == me and b"java" in open(f"/proc/{pid}/cmdline", "rb").read():
+                return int(pid)
+        except OSError:
+            continue
+    raise RuntimeError("no Spark JVM child process found")
+
+
+_JVM = 0
+
+
+def cpu() -> float:
+    """CPU seconds used so far by this process and its Spark JVM: less sensitive than wall time to other load."""
+    global _JVM
+    if not _JVM:
+        _JVM = _jvm_pid()
+    fields = open(f"/proc/{_JVM}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK") + time.process_time()
+
+
 class Phases:
     """Wall time and Spark jobs of named functions of the writer's modules (wrapped for the benchmark only)."""
 
     def __init__(self, spark) -> None:
         self.tracker = spark.sparkContext.statusTracker()
-        self.records: List[Tuple[str, float, int]] = []
+        self.records: List[Tuple[str, float, float, int]] = []
         self.undo: List[Callable[[], None]] = []
 
     def jobs(self) -> int:
@@ -56,11 +82,11 @@ class Phases:
 
         @functools.wraps(original)
         def timed(*args: Any, **kwargs: Any) -> Any:
-            j0, t0 = self.jobs(), time.perf_counter()
+            j0, c0, t0 = self.jobs(), cpu(), time.perf_counter()
             try:
                 return original(*args, **kwargs)
             finally:
-                self.records.append((label, time.perf_counter() - t0, self.jobs() - j0))
+                self.records.append((label, time.perf_counter() - t0, cpu() - c0, self.jobs() - j0))
 
         setattr(module, name, timed)
         self.undo.append(lambda: setattr(module, name, original))
@@ -70,11 +96,11 @@ class Phases:
             fn()
         self.undo.clear()
 
-    def summary(self) -> Dict[str, Tuple[float, int, int]]:
-        out: Dict[str, Tuple[float, int, int]] = {}
-        for label, seconds, jobs in self.records:
-            s, j, n = out.get(label, (0.0, 0, 0))
-            out[label] = (s + seconds, j + jobs, n + 1)
+    def summary(self) -> Dict[str, Tuple[float, float, int, int]]:
+        out: Dict[str, Tuple[float, float, int, int]] = {}
+        for label, seconds, cpu_s, jobs in self.records:
+            s, c, j, n = out.get(label, (0.0, 0.0, 0, 0))
+            out[label] = (s + seconds, c + cpu_s, j + jobs, n + 1)
         return out
 
 
@@ -85,8 +111,9 @@ def instrument(spark) -> Phases:
     # Nested phases are reported on their own lines; "stage new rows" includes the ones called inside it.
     for module, name, label in [
         (write_portable, "_stage_new_rows", "stage new rows (total)"),
-        (write_portable, "_write_parquet", "  compute + shuffle + write staged Parquet (+ observed stats)"),
+        (write_portable, "_write_parquet", "  compute + shuffle + write staged Parquet (+ observed aggregates)"),
         (write_portable, "check_keys", "  key checks (separate pass)"),
+        (write_portable, "staged_stats", "  statistics (aggregation over the staged files)"),
         (write_portable, "_move", "  move staged files + read footers"),
         (write_portable, "_stage_kept_rows", "stage kept rows"),
         (delta_log, "commit_files", "commit (delta-rs)"),
@@ -160,31 +187,39 @@ def main(argv: List[str]) -> int:
             name="warm", value=FeatureStoreFileOutput(path=str(root / "warm")))))).set_dataframe(small).write()
 
     best: Dict[str, float] = {"plain": float("inf"), "lib": float("inf")}
+    best_cpu: Dict[str, float] = {"plain": float("inf"), "lib": float("inf")}
     ratios: List[float] = []
+    cpu_ratios: List[float] = []
     phases = None
     for i in range(args.repeat):
-        times = {}
+        times, cpus = {}, {}
         for name, fn in (("plain", plain), ("lib", lib)):
             if name == "lib":
                 phases = instrument(spark)
-            t0 = time.perf_counter()
+            c0, t0 = cpu(), time.perf_counter()
             try:
                 fn(i)
             finally:
                 if phases is not None:
                     phases.restore()
-            times[name] = time.perf_counter() - t0
+            times[name], cpus[name] = time.perf_counter() - t0, cpu() - c0
             best[name] = min(best[name], times[name])
-            print(f"  round {i + 1}: {name:>5} {times[name]:6.2f} s (load {load()})", flush=True)
+            best_cpu[name] = min(best_cpu[name], cpus[name])
+            print(f"  round {i + 1}: {name:>5} {times[name]:6.2f} s wall, {cpus[name]:6.2f} s CPU (load {load()})",
+                  flush=True)
         ratios.append(times["lib"] / times["plain"])
-        print(f"  round {i + 1}: lib/plain {ratios[-1]:.2f}", flush=True)
+        cpu_ratios.append(cpus["lib"] / cpus["plain"])
+        print(f"  round {i + 1}: lib/plain {ratios[-1]:.2f} wall, {cpu_ratios[-1]:.2f} CPU", flush=True)
     assert phases is not None
     total = best["lib"]
-    print(f"\nlast library run, phases (wall s, Spark jobs):")
-    for label, (seconds, jobs, calls) in phases.summary().items():
-        print(f"  {label:<62} {seconds:6.2f} s  {jobs:2d} jobs  ({calls} call{'s' if calls > 1 else ''})")
+    print(f"\nlast library run, phases (wall s, CPU s of driver + JVM, Spark jobs):")
+    for label, (seconds, cpu_s, jobs, calls) in phases.summary().items():
+        print(f"  {label:<66} {seconds:6.2f} s {cpu_s:6.2f} s CPU {jobs:2d} jobs  "
+              f"({calls} call{'s' if calls > 1 else ''})")
     print(f"\nbest: plain {best['plain']:.2f} s, lib {total:.2f} s; lib/plain best-of-each "
           f"{total / best['plain']:.2f}, per round {[round(r, 2) for r in ratios]} (target <= 1.5; load {load()})")
+    print(f"CPU: plain {best_cpu['plain']:.2f} s, lib {best_cpu['lib']:.2f} s; lib/plain best-of-each "
+          f"{best_cpu['lib'] / best_cpu['plain']:.2f}, per round {[round(r, 2) for r in cpu_ratios]}")
     spark.stop()
     if not args.workdir:
         shutil.rmtree(root, ignore_errors=True)

@@ -45,7 +45,7 @@ __all__ = ["write_portable", "MAX_ATTEMPTS"]
 log = logging.getLogger(__name__)
 
 MAX_RECORDS_PER_FILE = 2_000_000
-_BAD = "__sk_bad"
+_BAD_ROW = "seeknal_spark key check failed for row "
 MAX_ATTEMPTS = 50  # commits lost to other writers before giving up with ConcurrentWriteError
 
 
@@ -166,46 +166,45 @@ def _columns(state: GroupState) -> List[Tuple[str, object]]:
 
 def _stage_new_rows(req: WriteRequest, after: GroupState, fs: pafs.FileSystem, root: str,
                     writer_id: str, seq: int) -> Tuple[_Staged, Dict[str, object], Dict[str, object]]:
-    """Write the new rows once (key problems counted on the same job), run the checks, compute the statistics from
+    """Write the new rows once (the key check rides on the same job), run the checks, compute the statistics from
     the staged files, move them into the table."""
-    from pyspark.sql import Observation
     from pyspark.sql import functions as F
 
     ts, keys = after.event_time_col, list(after.join_keys)
     features = [f for f in req.df.columns if f not in keys and f != ts]
     rel = f"{STAGING_DIR}/{writer_id}/new"
-    observation = Observation(f"seeknal_write_{writer_id}")
-    # One shuffle by day serves the file layout and the duplicate check; the statistics are one aggregation over
-    # the staged files afterwards (as observed aggregates on this job they cost more than the write itself).
+    # One shuffle by day serves the file layout and the key check (a window over it needs no exchange of its own);
+    # a row that fails it fails the job, and the checks below name it.
     out = req.df.withColumn(PARTITION_COL, utc_date(F.col(ts))).repartition(F.col(PARTITION_COL))
-    out = (out.withColumn(_BAD, key_problem(out, keys, ts, PARTITION_COL))
-           .observe(observation, F.count(F.lit(1)).alias("rows"), F.sum(F.col(_BAD).cast("long")).alias("bad"))
-           .drop(_BAD))
-    _write_parquet(out, _uri(req.uri, rel), repartition=False)
+    refused = F.raise_error(F.concat(F.lit(_BAD_ROW), F.to_json(F.struct(*[F.col(c) for c in keys + [ts]]))))
+    out = out.withColumn(ts, F.when(key_problem(out, keys, ts, PARTITION_COL), refused).otherwise(F.col(ts)))
+    try:
+        _write_parquet(out, _uri(req.uri, rel), repartition=False)
+    except Exception as exc:  # noqa: BLE001 - only the key check's own failure is translated
+        if _BAD_ROW not in str(exc):
+            raise
+        _refuse_keys(req, keys, ts, str(exc))
     from pyspark.sql.types import DateType, StructField, StructType
 
     schema = StructType(req.df.schema.fields + [StructField(PARTITION_COL, DateType())])
     staged = req.df.sparkSession.read.schema(schema).parquet(_uri(req.uri, rel)).select(*req.df.columns)
-    # An empty write has no observed metrics (Spark reports none for a job without rows).
-    metrics = observation.get if _has_files(fs, f"{root}/{rel}") else {}
     check_results: Dict[str, object] = {}
-    for name, check in req.checks.items():  # user checks first, so validation reports what it finds
+    for name, check in req.checks.items():
         check_results[name] = check(staged)
-    if metrics.get("bad"):
-        check_keys(staged, keys, ts)  # raises with an example row
-        raise DataError(f"{metrics['bad']} row(s) of this write have a null join key or event time, or repeat the "
-                        "keys and event time of another row; fix them before writing. Nothing was written.")
-    stats = staged_stats(staged, features, int(metrics.get("rows") or 0), keys + [ts])
+    stats = staged_stats(staged, features, keys + [ts])
     moved = _move(fs, root, f"{root}/{rel}", writer_id, "n", seq)
     return moved, stats, check_results
 
 
-def _has_files(fs: pafs.FileSystem, path: str) -> bool:
-    try:
-        infos = fs.get_file_info(pafs.FileSelector(path, recursive=True, allow_not_found=True))
-    except FileNotFoundError:
-        return False
-    return any(i.type == pafs.FileType.File and i.base_name.endswith(".parquet") for i in infos)
+def _refuse_keys(req: WriteRequest, keys: List[str], ts: str, failure: str) -> None:
+    """A row failed the key check while staging: run the checks on the input to say which (user checks first, so
+    validation reports what it finds, then the key check's own message), else name the row Spark reported."""
+    for check in req.checks.values():
+        check(req.df)
+    check_keys(req.df, keys, ts)
+    example = failure.split(_BAD_ROW, 1)[1].split("\n", 1)[0][:500]
+    raise DataError(f"a row of this write has a null join key or event time, or the keys and event time of another "
+                    f"row (e.g. {example}); fix those rows before writing. Nothing was written.")
 
 
 def _stage_kept_rows(req: WriteRequest, after: GroupState, table: Optional[object], plan: DayPlan, new: _Staged,
