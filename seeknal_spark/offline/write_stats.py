@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any, Dict, List, Sequence, Tuple
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import Column, DataFrame
 
-__all__ = ["QUANTILES", "QUANTILE_SAMPLE_ROWS", "stat_columns", "staged_stats", "stats_from_metrics"]
+__all__ = ["QUANTILES", "QUANTILE_SAMPLE_ROWS", "stat_columns", "moment_columns", "quantile_columns", "staged_stats",
+           "sample_rows", "stats_from_metrics"]
 
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 # Quantiles of larger writes are estimated from a uniform sample of about this many rows. Rank error of a sample
