@@ -1,7 +1,8 @@
 """The portable write path (no Delta JVM): staged Parquet files, committed by the driver with delta-rs.
 
-1. Spark writes the new rows once, as Parquet files, into ``<table>/_staging/<writer id>/``, with the write
-   statistics observed on the same job; the checks run on the staged files.
+1. Spark writes the new rows once, as Parquet files, into ``<table>/_staging/<writer id>/``; the null and
+   duplicate key check rides on that job (a window over its shuffle by day); the checks and the statistics
+   (:func:`~seeknal_spark.offline.write_stats.staged_stats`) run on the staged files.
 2. The staged files move into the table's partition directories (invisible until committed).
 3. Optimistic concurrency, as Delta's own writers do: the write is planned against snapshot ``v`` (which days hold
    data, which stored rows survive, see :mod:`~seeknal_spark.offline.plan`) and committed as version ``v + 1``
