@@ -18,12 +18,12 @@ def _group(store, name="g"):
         "event_time", offline_materialization=OfflineMaterialization(store=store, mode="append")))
 
 
-def test_duplicates_in_different_input_partitions_and_far_apart_are_refused(spark, store):
+def test_duplicates_in_different_input_partitions_and_far_apart_are_refused(any_spark, store):
     # Many rows per day and key; the duplicate pair sits in different input partitions, far apart in input order.
     rows = [(u, dt.datetime(2024, 1, 1 + d, h), float(u * 1000 + d * 24 + h)) for u in range(40) for d in range(3)
             for h in range(24)]
     rows.append((7, dt.datetime(2024, 1, 2, 5), -1.0))  # same user and time as an earlier row, another value
-    df = spark.createDataFrame(rows, "user_id long, event_time timestamp, x double").repartition(5)
+    df = any_spark.createDataFrame(rows, "user_id long, event_time timestamp, x double").repartition(5)
     fg = _group(store)
     with pytest.raises(DataError, match=r"duplicate rows .*user_id=7.*2 rows"):
         fg.set_dataframe(df).write()
