@@ -1,7 +1,8 @@
 """The portable write path (no Delta JVM): staged Parquet files, committed by the driver with delta-rs.
 
-1. Spark writes the new rows once, as Parquet files, into ``<table>/_staging/<writer id>/``, with the write
-   statistics observed on the same job; the checks run on the staged files.
+1. Spark writes the new rows once, as Parquet files, into ``<table>/_staging/<writer id>/``; the null and
+   duplicate key check rides on that job (a window over its shuffle by day); the checks and the statistics
+   (:func:`~seeknal_spark.offline.write_stats.staged_stats`) run on the staged files.
 2. The staged files move into the table's partition directories (invisible until committed).
 3. Optimistic concurrency, as Delta's own writers do: the write is planned against snapshot ``v`` (which days hold
    data, which stored rows survive, see :mod:`~seeknal_spark.offline.plan`) and committed as version ``v + 1``
@@ -26,7 +27,7 @@ import pyarrow.parquet as pq
 from deltalake.transaction import AddAction
 
 from seeknal_spark import storage
-from seeknal_spark.errors import ConcurrentWriteError, LabelExistsError
+from seeknal_spark.errors import ConcurrentWriteError, DataError, LabelExistsError
 from seeknal_spark.offline import delta_log
 from seeknal_spark.offline.cleanup import WriterHeartbeat
 from seeknal_spark.offline.frames import utc_date
@@ -35,8 +36,8 @@ from seeknal_spark.offline.parquet_stats import file_stats_json
 from seeknal_spark.offline.plan import DayPlan, kept_rows, plan_days
 from seeknal_spark.offline.reader import read_live_files
 from seeknal_spark.offline.state import GroupState, WriteInfo, encode_commit_metadata
-from seeknal_spark.offline.write_stats import stat_columns, stats_from_metrics
-from seeknal_spark.offline.writer import WriteRequest, WriteResult, check_keys, iso, run_app_id
+from seeknal_spark.offline.write_stats import staged_stats
+from seeknal_spark.offline.writer import WriteRequest, WriteResult, check_keys, iso, key_problem, run_app_id
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import DataFrame, DataFrameReader
@@ -46,6 +47,7 @@ __all__ = ["write_portable", "MAX_ATTEMPTS"]
 log = logging.getLogger(__name__)
 
 MAX_RECORDS_PER_FILE = 2_000_000
+_BAD_ROW = "seeknal_spark key check failed for row "
 MAX_ATTEMPTS = 50  # commits lost to other writers before giving up with ConcurrentWriteError
 
 
@@ -167,28 +169,45 @@ def _columns(state: GroupState) -> List[Tuple[str, object]]:
 
 def _stage_new_rows(req: WriteRequest, after: GroupState, fs: pafs.FileSystem, root: str,
                     writer_id: str, seq: int) -> Tuple[_Staged, Dict[str, object], Dict[str, object]]:
-    """Write the new rows once (statistics observed on the same job), run the checks, move them into the table."""
-    from pyspark.sql import Observation
+    """Write the new rows once (the key check rides on the same job), run the checks, compute the statistics from
+    the staged files, move them into the table."""
     from pyspark.sql import functions as F
 
     ts, keys = after.event_time_col, list(after.join_keys)
     features = [f for f in req.df.columns if f not in keys and f != ts]
     rel = f"{STAGING_DIR}/{writer_id}/new"
-    observation = Observation(f"seeknal_write_{writer_id}")
-    out = req.df.observe(observation, *stat_columns(req.df, features)).withColumn(PARTITION_COL, utc_date(F.col(ts)))
-    _write_parquet(out, _uri(req.uri, rel), req)
+    # One shuffle by day serves the file layout and the key check (a window over it needs no exchange of its own);
+    # a row that fails it fails the job, and the checks below name it.
+    out = req.df.withColumn(PARTITION_COL, utc_date(F.col(ts))).repartition(F.col(PARTITION_COL))
+    refused = F.raise_error(F.concat(F.lit(_BAD_ROW), F.to_json(F.struct(*[F.col(c) for c in keys + [ts]]))))
+    out = out.withColumn(ts, F.when(key_problem(out, keys, ts, PARTITION_COL), refused).otherwise(F.col(ts)))
+    try:
+        _write_parquet(out, _uri(req.uri, rel), req, repartition=False)
+    except Exception as exc:  # noqa: BLE001 - only the key check's own failure is translated
+        if _BAD_ROW not in str(exc):
+            raise
+        _refuse_keys(req, keys, ts, str(exc))
     from pyspark.sql.types import DateType, StructField, StructType
 
     schema = StructType(req.df.schema.fields + [StructField(PARTITION_COL, DateType())])
     staged = _read(req).schema(schema).parquet(_uri(req.uri, rel)).select(*req.df.columns)
     check_results: Dict[str, object] = {}
-    for name, check in req.checks.items():  # user checks first, so validation reports what it finds
+    for name, check in req.checks.items():
         check_results[name] = check(staged)
-    check_keys(staged, keys, ts)
+    stats = staged_stats(staged, features, keys + [ts])
     moved = _move(fs, root, f"{root}/{rel}", writer_id, "n", seq)
-    # An empty write has no observed metrics (Spark reports none for a job without rows).
-    stats = stats_from_metrics(observation.get if moved.rows else {}, features)
     return moved, stats, check_results
+
+
+def _refuse_keys(req: WriteRequest, keys: List[str], ts: str, failure: str) -> None:
+    """A row failed the key check while staging: run the checks on the input to say which (user checks first, so
+    validation reports what it finds, then the key check's own message), else name the row Spark reported."""
+    for check in req.checks.values():
+        check(req.df)
+    check_keys(req.df, keys, ts)
+    example = failure.split(_BAD_ROW, 1)[1].split("\n", 1)[0][:500]
+    raise DataError(f"a row of this write has a null join key or event time, or the keys and event time of another "
+                    f"row (e.g. {example}); fix those rows before writing. Nothing was written.")
 
 
 def _stage_kept_rows(req: WriteRequest, after: GroupState, table: Optional[object], plan: DayPlan, new: _Staged,
@@ -225,11 +244,11 @@ def _read(req: WriteRequest) -> "DataFrameReader":
     return req.df.sparkSession.read.options(**storage.hadoop_options(req.storage_options))
 
 
-def _write_parquet(df: "DataFrame", path: str, req: WriteRequest) -> None:
+def _write_parquet(df: "DataFrame", path: str, req: WriteRequest, repartition: bool = True) -> None:
     from pyspark.sql import functions as F
 
     # One shuffle so each date lands in few files instead of one file per task and date.
-    (df.repartition(F.col(PARTITION_COL)).write.mode("error")
+    ((df.repartition(F.col(PARTITION_COL)) if repartition else df).write.mode("error")
      .options(**storage.hadoop_options(req.storage_options))
      .option("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
      .option("compression", "snappy")

@@ -1,21 +1,34 @@
-"""Per-feature statistics observed while a write runs (no second scan).
+"""Per-feature statistics of the rows of a write: count, nulls, min, max, mean, stddev and quantiles.
 
-The expressions ride on the write's own Spark job through ``DataFrame.observe``; the values are recorded in the
+Two ways to compute them: :func:`stat_columns` (aggregates for ``DataFrame.observe``, riding on a job that runs
+anyway) and :func:`staged_stats` (over rows already staged as Parquet files: one aggregation for the moments,
+quantiles of a sample of at most :data:`QUANTILE_SAMPLE_ROWS` rows on the driver). The values are recorded in the
 commit metadata (``seeknal.write`` -> ``stats``) and read back by monitoring.
+
+Cost (2M rows, 8 double features, 2 cores): as ``observe`` aggregates the statistics cost about 3x the plain write
+itself, most of it ``percentile_approx`` (an object aggregate: one update per row and feature, no code generation);
+over the staged files they cost about a quarter of it.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from typing import TYPE_CHECKING, Any, Dict, List, Sequence
+from fractions import Fraction
+from typing import TYPE_CHECKING, Any, Dict, List, Sequence, Tuple
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import Column, DataFrame
 
-__all__ = ["QUANTILES", "stat_columns", "stats_from_metrics"]
+__all__ = ["QUANTILES", "QUANTILE_SAMPLE_ROWS", "stat_columns", "moment_columns", "quantile_columns", "staged_stats",
+           "sample_rows", "stats_from_metrics"]
 
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
+# Quantiles of larger writes are estimated from a uniform sample of about this many rows. Rank error of a sample
+# quantile: about sqrt(q(1-q)/n) = 0.16% at the median, the order of percentile_approx's own (1/1000).
+QUANTILE_SAMPLE_ROWS = 100_000
+_SAMPLE_VALUES = 4_000_000
+_HASH_BUCKETS = 1 << 20
 _NUMERIC = ("byte", "short", "integer", "long", "float", "double")
 
 
@@ -26,6 +39,11 @@ def is_numeric_type(type_json: Any) -> bool:
 
 def stat_columns(df: "DataFrame", features: Sequence[str]) -> List["Column"]:
     """Aggregate expressions for ``observe``: count, nulls; min, max, mean, stddev, quantiles for numbers."""
+    return moment_columns(df, features) + quantile_columns(df, features)
+
+
+def moment_columns(df: "DataFrame", features: Sequence[str]) -> List["Column"]:
+    """Aggregates of every row: count, nulls per feature; min, max, mean, stddev of numbers."""
     from pyspark.sql import functions as F
 
     types = {f.name: f.dataType.jsonValue() for f in df.schema.fields}
@@ -36,10 +54,73 @@ def stat_columns(df: "DataFrame", features: Sequence[str]) -> List["Column"]:
         if is_numeric_type(types[name]):
             x = c.cast("double")
             cols += [F.min(x).alias(f"{i}__min"), F.max(x).alias(f"{i}__max"), F.avg(x).alias(f"{i}__mean"),
-                     F.stddev(x).alias(f"{i}__stddev"),
-                     # As a JSON string: Spark 3.5's Observation.get returns arrays as py4j objects, not lists.
-                     F.to_json(F.percentile_approx(x, list(QUANTILES), 1000)).alias(f"{i}__quantiles")]
+                     F.stddev(x).alias(f"{i}__stddev")]
     return cols
+
+
+def quantile_columns(df: "DataFrame", features: Sequence[str]) -> List["Column"]:
+    """``percentile_approx`` of each numeric feature at :data:`QUANTILES`."""
+    from pyspark.sql import functions as F
+
+    types = {f.name: f.dataType.jsonValue() for f in df.schema.fields}
+    # As a JSON string: Spark 3.5's Observation.get returns arrays as py4j objects, not lists.
+    return [F.to_json(F.percentile_approx(F.col(name).cast("double"), list(QUANTILES), 1000)).alias(f"{i}__quantiles")
+            for i, name in enumerate(features) if is_numeric_type(types[name])]
+
+
+def staged_stats(staged: "DataFrame", features: Sequence[str], row_id: Sequence[str]) -> Dict[str, Dict[str, Any]]:
+    """The statistics of ``staged`` (rows just written as Parquet files): two small Spark jobs.
+
+    The moments are one aggregation over every row. The quantiles are exact quantiles of a sample collected to
+    the driver (as ``percentile_approx`` defines them: the smallest value with at least a fraction q of the values
+    at or below it): every row up to :func:`sample_rows` rows, else the rows whose hash of ``row_id`` (columns
+    unique per row, e.g. join keys and event time) falls in the first ``sample_rows / rows`` of its range, a
+    deterministic uniform sample.
+    """
+    from pyspark.sql import functions as F
+
+    metrics = staged.agg(*moment_columns(staged, features)).collect()[0].asDict()
+    rows = int(metrics.get("__rows") or 0)
+    if rows == 0:
+        return stats_from_metrics({}, features)
+    types = {f.name: f.dataType.jsonValue() for f in staged.schema.fields}
+    numeric = [(i, name) for i, name in enumerate(features) if is_numeric_type(types[name])]
+    if numeric:
+        sample = staged
+        limit = sample_rows(len(numeric))
+        if rows > limit:
+            cut = -(-limit * _HASH_BUCKETS // rows)  # ceil
+            sample = staged.where(F.pmod(F.xxhash64(*[F.col(c) for c in row_id]), F.lit(_HASH_BUCKETS)) < F.lit(cut))
+        metrics.update(_sample_quantiles(sample, numeric))
+    return stats_from_metrics(metrics, features)
+
+
+def sample_rows(numeric_features: int) -> int:
+    """Rows of the quantile sample: :data:`QUANTILE_SAMPLE_ROWS`, fewer for wide groups (at most about 4M values
+    reach the driver), never fewer than 10,000."""
+    return max(10_000, min(QUANTILE_SAMPLE_ROWS, _SAMPLE_VALUES // max(1, numeric_features)))
+
+
+def _sample_quantiles(sample: "DataFrame", numeric: Sequence[Tuple[int, str]]) -> Dict[str, Any]:
+    import numpy as np
+    from pyspark.sql import functions as F
+
+    frame = sample.select(*[F.col(name).cast("double").alias(f"q{i}") for i, name in numeric])
+    if hasattr(frame, "toArrow"):  # Spark >= 4.0 (classic and Connect): Arrow, whatever the session's settings
+        import pyarrow.compute as pc
+
+        table = frame.toArrow()
+        columns = [pc.drop_null(table.column(j)).to_numpy(zero_copy_only=False) for j in range(len(numeric))]
+    else:  # Spark 3.5: rows (None is a null, NaN stays NaN)
+        rows = frame.collect()
+        columns = [np.array([r[j] for r in rows if r[j] is not None], dtype=np.float64) for j in range(len(numeric))]
+    out: Dict[str, Any] = {}
+    for (i, _), values in zip(numeric, columns):
+        values = np.sort(values)  # NaN sorts last, as in Spark
+        n = len(values)
+        out[f"{i}__quantiles"] = ([float(values[max(0, math.ceil(Fraction(str(q)) * n) - 1)]) for q in QUANTILES]
+                                  if n else None)
+    return out
 
 
 def _quantile_list(value: Any) -> Any:

@@ -21,9 +21,9 @@ from seeknal_spark.offline.state import GroupState
 from seeknal_spark.storage import StorageOptions
 
 if TYPE_CHECKING:  # pragma: no cover
-    from pyspark.sql import DataFrame
+    from pyspark.sql import Column, DataFrame
 
-__all__ = ["WriteRequest", "WriteResult", "StagedCheck", "write", "run_app_id", "check_keys", "row_key"]
+__all__ = ["WriteRequest", "WriteResult", "StagedCheck", "write", "run_app_id", "check_keys", "key_problem", "row_key"]
 
 # A check receives the staged rows of this write (keys, event time, features) and may raise to abort the write.
 # What it returns (a JSON-serialisable dict) is recorded in the commit metadata under its name.
@@ -100,6 +100,27 @@ def check_keys(staged: "DataFrame", keys: Sequence[str], ts: str) -> None:
     raise DataError(f"duplicate rows for keys and event time {row_key(row, cols)} ({row['_n']} rows) in this write; "
                     "a feature group holds one row per (join keys, event time): aggregate or deduplicate first. "
                     "Nothing was written.")
+
+
+def key_problem(df: "DataFrame", keys: Sequence[str], ts: str, day_col: str) -> "Column":
+    """True for a row that :func:`check_keys` refuses: a null (or NaN) join key or event time, or the same keys and
+    event time as the row before it (the rows of one ``day_col`` value and keys, ordered by event time).
+
+    ``day_col`` is a function of ``ts``, so duplicates share it: on rows already hash-partitioned by ``day_col``
+    the window needs no exchange of its own, only a sort within each partition by (day, keys, event time), which
+    also serves a write partitioned by ``day_col``. Flags, not errors: count them (e.g. with ``observe``) and call
+    :func:`check_keys` for the message when any is set.
+    """
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import DoubleType, FloatType
+
+    floats = {f.name for f in df.schema.fields if isinstance(f.dataType, (FloatType, DoubleType))}
+    bad = F.lit(False)
+    for c in list(keys) + [ts]:
+        bad = bad | F.col(c).isNull() | (F.isnan(F.col(c)) if c in floats else F.lit(False))
+    order = Window.partitionBy(F.col(day_col), *[F.col(k) for k in keys]).orderBy(F.col(ts))
+    return bad | F.coalesce(F.lag(F.col(ts)).over(order) == F.col(ts), F.lit(False))
 
 
 def row_key(row: Dict[str, object], cols: Sequence[str]) -> str:
