@@ -5,11 +5,9 @@ Nothing in this package imports pyspark.
 
 from __future__ import annotations
 
-from seeknal_spark.serving.lookups import sources_from_resolved
 from seeknal_spark.serving.manifest import ChecksumError
 from seeknal_spark.serving.online import OnlineFeatures
 from seeknal_spark.serving.publish import list_online_versions, publish_online_table
 from seeknal_spark.serving.source import ServingSource
 
-__all__ = ["ServingSource", "OnlineFeatures", "publish_online_table", "list_online_versions", "ChecksumError",
-           "sources_from_resolved"]
+__all__ = ["ServingSource", "OnlineFeatures", "publish_online_table", "list_online_versions", "ChecksumError"]

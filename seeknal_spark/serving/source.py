@@ -98,6 +98,17 @@ class ServingSource:
                    join_keys=list(group.join_keys), event_time_col=group.event_time_col,
                    features=features, ttl=ttl, storage_options=getattr(group, "storage_options", None))
 
+    @classmethod
+    def from_spec(cls, spec: LookupSpec, *, rows: Optional["RowsProvider"] = None,
+                  storage_options: Optional[Mapping[str, str]] = None) -> "ServingSource":
+        """The source serving a lookup spec (``ResolvedLookup.spec``): its group, features under their output names,
+        TTL, and exactly the Delta version (and label) the lookup resolved to."""
+        group = spec.group
+        return cls(table_uri=group.table_uri, project=group.project, name=group.name,
+                   join_keys=list(group.join_keys), event_time_col=group.event_time_col,
+                   features=[(f.stored_name, f.output_name) for f in spec.features], ttl=spec.ttl,
+                   delta_version=spec.delta_version, label=spec.label, rows=rows, storage_options=storage_options)
+
     def spec(self, features: Sequence[Tuple[str, str, Any]], delta_version: Optional[int],
              schema_version: Optional[int]) -> LookupSpec:
         """This source as the vocabulary's lookup spec, with the features (stored, output, Delta type) and the

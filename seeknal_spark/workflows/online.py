@@ -9,8 +9,7 @@ from typing import Any, Optional
 from seeknal_spark.offline.metadata_spark import session_or_none
 from seeknal_spark.retrieval.publishing import register_publisher
 from seeknal_spark.retrieval.serve_rows import spark_rows_provider
-from seeknal_spark.serving import OnlineFeatures, publish_online_table
-from seeknal_spark.serving.lookups import sources_from_resolved
+from seeknal_spark.serving import OnlineFeatures, ServingSource, publish_online_table
 
 __all__ = ["publish_online"]
 
@@ -19,7 +18,8 @@ def publish_online(hist: Any, name: str, start: Optional[dt.datetime], end: Opti
                    **options: Any) -> OnlineFeatures:
     """Publish the latest row per key of ``hist``'s lookups within ``[start, end]`` as online table ``name``
     (``options``: those of ``publish_online_table``)."""
-    sources = sources_from_resolved(hist.resolve(), rows=spark_rows_provider(session_or_none()))
+    rows = spark_rows_provider(session_or_none())
+    sources = [ServingSource.from_spec(r.spec, rows=rows, storage_options=r.storage_options) for r in hist.resolve()]
     return publish_online_table(sources, name, start=start, end=end, **options)
 
 
