@@ -3,8 +3,8 @@
 Same guarantees as the portable path, with Delta doing the commit:
 
 - the transformation's rows are computed once (``localCheckpoint``: a lost block fails the write instead of
-  recomputing other rows), the checks and the key rules run on exactly those rows, and the write statistics ride
-  on that one job (``observe``);
+  recomputing other rows), the checks, the key rules and the write statistics
+  (:func:`~seeknal_spark.offline.write_stats.staged_stats`, the portable path's rule) run on exactly those rows;
 - :mod:`seeknal_spark.offline.plan` decides the days the commit changes; the rewritten days' surviving stored rows
   are written again with the new ones, and ``replaceWhere`` on ``_event_date IN (<those days>)`` swaps them in one
   commit, so the table holds one row per (join keys, event time) and Delta's conflict checker sees every day this
@@ -43,7 +43,7 @@ from seeknal_spark.offline.layout import PARTITION_COL, SEQ_COL, SEQ_FILE_PATTER
 from seeknal_spark.offline.metadata_spark import SparkDeltaMetadata
 from seeknal_spark.offline.plan import DayPlan, kept_rows, plan_days
 from seeknal_spark.offline.state import GroupState, WriteInfo, encode_commit_metadata
-from seeknal_spark.offline.write_stats import stat_columns, stats_from_metrics
+from seeknal_spark.offline.write_stats import staged_stats
 from seeknal_spark.offline.writer import WriteRequest, WriteResult, check_keys, iso, run_app_id
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -99,7 +99,6 @@ def write_native(req: WriteRequest) -> WriteResult:
 
 
 def _write(req: WriteRequest, spark: "SparkSession", ensure_held: Optional[Callable[[], None]]) -> WriteResult:
-    from pyspark.sql import Observation
     from pyspark.sql import functions as F
 
     meta = SparkDeltaMetadata(spark, req.uri, req.storage_options)
@@ -113,16 +112,14 @@ def _write(req: WriteRequest, spark: "SparkSession", ensure_held: Optional[Calla
     ts, keys = after.event_time_col, list(after.join_keys)
     features = [f for f, _ in after.all_features() if f in req.df.columns]
 
-    observation = Observation(f"seeknal_write_{uuid.uuid4().hex}")
     # Computed once; the checks, the statistics and the commit all see these very rows.
-    staged = req.df.observe(observation, *stat_columns(req.df, features)).localCheckpoint(eager=True)
+    staged = req.df.localCheckpoint(eager=True)
     rows = staged.count()
-    # An empty write has no observed metrics (Spark reports none for a job without rows).
-    stats = stats_from_metrics(observation.get if rows else {}, features)
     check_results: Dict[str, object] = {}
     for name, check in req.checks.items():  # user checks first, so validation reports what it finds
         check_results[name] = check(staged)
     check_keys(staged, keys, ts)
+    stats = staged_stats(staged, features, keys + [ts])  # the portable path's rule, on the checkpointed rows
     new = staged.withColumn(PARTITION_COL, utc_date(F.col(ts)))
     new_days = sorted(r[0] for r in new.select(PARTITION_COL).distinct().collect())
 

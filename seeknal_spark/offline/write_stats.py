@@ -1,18 +1,17 @@
 """Per-feature statistics of the rows of a write: count, nulls, min, max, mean, stddev and quantiles.
 
-Two ways to compute them: :func:`stat_columns` (aggregates for ``DataFrame.observe``, riding on a job that runs
-anyway) and :func:`staged_stats` (over rows already staged as Parquet files: one aggregation for the moments,
-quantiles of a sample of at most :data:`QUANTILE_SAMPLE_ROWS` rows on the driver). The values are recorded in the
-commit metadata (``seeknal.write`` -> ``stats``) and read back by monitoring.
+Both write paths compute them with :func:`staged_stats` over the rows of the write once they are staged (Parquet
+files, or the native path's checkpoint): one aggregation for the moments, quantiles of a sample of at most
+:data:`QUANTILE_SAMPLE_ROWS` rows on the driver. The values are recorded in the commit metadata (``seeknal.write``
+-> ``stats``) and read back by monitoring.
 
-Cost (2M rows, 8 double features, 2 cores): as ``observe`` aggregates the statistics cost about 3x the plain write
-itself, most of it ``percentile_approx`` (an object aggregate: one update per row and feature, no code generation);
-over the staged files they cost about a quarter of it.
+Cost (2M rows, 8 double features, 2 cores): about a quarter of the plain write. The former rule, ``observe``
+aggregates with ``percentile_approx`` (an object aggregate: one interpreted update per row and feature), cost about
+3x the plain write.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any, Dict, List, Sequence, Tuple
@@ -20,8 +19,8 @@ from typing import TYPE_CHECKING, Any, Dict, List, Sequence, Tuple
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import Column, DataFrame
 
-__all__ = ["QUANTILES", "QUANTILE_SAMPLE_ROWS", "stat_columns", "moment_columns", "quantile_columns", "staged_stats",
-           "sample_rows", "stats_from_metrics"]
+__all__ = ["QUANTILES", "QUANTILE_SAMPLE_ROWS", "moment_columns", "staged_stats", "sample_rows",
+           "stats_from_metrics"]
 
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 # Quantiles of larger writes are estimated from a uniform sample of about this many rows. Rank error of a sample
@@ -35,11 +34,6 @@ _NUMERIC = ("byte", "short", "integer", "long", "float", "double")
 def is_numeric_type(type_json: Any) -> bool:
     """True for a Spark/Delta type JSON value of a number (integers, floats, decimals)."""
     return isinstance(type_json, str) and (type_json in _NUMERIC or type_json.startswith("decimal"))
-
-
-def stat_columns(df: "DataFrame", features: Sequence[str]) -> List["Column"]:
-    """Aggregate expressions for ``observe``: count, nulls; min, max, mean, stddev, quantiles for numbers."""
-    return moment_columns(df, features) + quantile_columns(df, features)
 
 
 def moment_columns(df: "DataFrame", features: Sequence[str]) -> List["Column"]:
@@ -56,16 +50,6 @@ def moment_columns(df: "DataFrame", features: Sequence[str]) -> List["Column"]:
             cols += [F.min(x).alias(f"{i}__min"), F.max(x).alias(f"{i}__max"), F.avg(x).alias(f"{i}__mean"),
                      F.stddev(x).alias(f"{i}__stddev")]
     return cols
-
-
-def quantile_columns(df: "DataFrame", features: Sequence[str]) -> List["Column"]:
-    """``percentile_approx`` of each numeric feature at :data:`QUANTILES`."""
-    from pyspark.sql import functions as F
-
-    types = {f.name: f.dataType.jsonValue() for f in df.schema.fields}
-    # As a JSON string: Spark 3.5's Observation.get returns arrays as py4j objects, not lists.
-    return [F.to_json(F.percentile_approx(F.col(name).cast("double"), list(QUANTILES), 1000)).alias(f"{i}__quantiles")
-            for i, name in enumerate(features) if is_numeric_type(types[name])]
 
 
 def staged_stats(staged: "DataFrame", features: Sequence[str], row_id: Sequence[str]) -> Dict[str, Dict[str, Any]]:
@@ -123,15 +107,6 @@ def _sample_quantiles(sample: "DataFrame", numeric: Sequence[Tuple[int, str]]) -
     return out
 
 
-def _quantile_list(value: Any) -> Any:
-    """The observed quantiles (a JSON array string, see ``stat_columns``) as a list; None when absent."""
-    if isinstance(value, str):
-        return json.loads(value)  # Spark writes NaN/Infinity as bare tokens, which json accepts
-    if value is None or isinstance(value, (list, tuple)):
-        return list(value) if value is not None else None
-    raise TypeError(f"observed quantiles of type {type(value).__name__} (expected a JSON array string)")
-
-
 def _clean(value: Any) -> Any:
     if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
         return None
@@ -149,7 +124,7 @@ def stats_from_metrics(metrics: Dict[str, Any], features: Sequence[str]) -> Dict
         entry: Dict[str, Any] = {"count": rows - nulls, "null_count": nulls}
         if f"{i}__min" in metrics:
             entry.update({k: _clean(metrics.get(f"{i}__{k}")) for k in ("min", "max", "mean", "stddev")})
-            quantiles = _clean(_quantile_list(metrics.get(f"{i}__quantiles")))
+            quantiles = _clean(metrics.get(f"{i}__quantiles"))
             entry["quantiles"] = dict(zip([str(q) for q in QUANTILES], quantiles)) if quantiles else None
         out[name] = entry
     return out

@@ -231,6 +231,12 @@ def test_run_id_is_idempotent_on_both_paths(delta_spark, portable, tmp_path):
     assert rows_of(fg.to_dataframe(), ["amount"]) == sorted((r[0], r[1], r[2]) for r in day_rows([1, 2]))
 
 
+def _rounded(stats):
+    """Write statistics with mean and stddev rounded to 12 significant digits."""
+    return {feature: {k: (float(f"{v:.12g}") if k in ("mean", "stddev") and v is not None else v)
+                      for k, v in entry.items()} for feature, entry in stats.items()}
+
+
 def _comparable(record):
     write = {k: v for k, v in (record.write or {}).items() if k not in ("write_id", "engine")}
     return record.version, record.state, write
@@ -256,7 +262,9 @@ def check_commit_metadata(delta_spark, native, port):
         for key in ("mode", "start", "end", "rows", "schema_version", "partitions_written", "run_id"):
             assert a.write[key] == b.write[key], key
         assert a.write["seq"] == a.version  # the committed version
-        assert json.dumps(a.write["stats"], sort_keys=True) == json.dumps(b.write["stats"], sort_keys=True)
+        # The same rule on both paths: counts, min, max and quantiles are exact; a float mean/stddev depends on
+        # the order Spark sums the rows in (the staged files vs the checkpoint), so it agrees to 1e-12.
+        assert _rounded(a.write["stats"]) == _rounded(b.write["stats"])
         assert a.write["checks"]["validation"]["success"] == b.write["checks"]["validation"]["success"]
     last = native_commits[0]
     assert last.state.schema_version == 2 and last.state.watermarks == tuple(
