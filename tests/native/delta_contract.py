@@ -7,7 +7,6 @@ process, whose JVM has no Delta jars, must not collect it).
 from __future__ import annotations
 
 import datetime as dt
-import json
 
 import pytest
 from deltalake import DeltaTable as RsTable
