@@ -19,7 +19,7 @@ from pathlib import Path
 
 from tests.support.independent import read_delta
 from tests.support.jvm import REPO
-from tests.support.oracle import latest_as_of
+from tests.support.oracle import OverwriteAppendOracle
 from tests.support.s3 import TEST_SECRET, all_objects, make_bucket
 from tests.support.s3 import s3_endpoint  # noqa: F401 - the session fixture
 from tests.support.s3_jvm import result_of, run_s3_jvm, s3_jvm_command
@@ -39,25 +39,7 @@ def _iso(t: dt.datetime) -> str:
 
 
 # -- oracles (plain Python) ----------------------------------------------------------------------------------------
-def _stored_rows():
-    lo, hi = WRITE2_RANGE
-    rows = [r for r in WRITE1 if not lo <= r[1] <= hi] + [r for r in WRITE2 if lo <= r[1] <= hi]
-    return sorted(rows + WRITE3)
-
-
-def _as_of(rows, user, t):
-    row = latest_as_of(rows, lambda r: r[0] == user, lambda r: r[1], t)
-    return None if row is None else row[2]
-
-
-def _training_oracle():
-    rows = _stored_rows()
-    return sorted([u, _iso(t), _as_of(rows, u, t)] for u, t in SPINE)
-
-
-def _latest_oracle():
-    rows = _stored_rows()
-    return [{"user": u, "v": _as_of(rows, u, dt.datetime.max)} for u in (1, 2, 3, 4, 5)]
+ORACLE = OverwriteAppendOracle(WRITE1, WRITE2, WRITE2_RANGE, WRITE3)
 
 
 def _writes():
@@ -153,15 +135,15 @@ def test_delta_jvm_on_s3_write_read_training_set_serve(s3_endpoint, tmp_path):
     done = run_s3_jvm(_SCENARIO, "delta", env={"BUCKET": bucket, "SEEKNAL_ONLINE_STORE": str(tmp_path / "online"),
                                                 "WRITES": _writes()}, options=s3_endpoint.options)
     out = result_of(done.stdout)
-    stored = sorted([u, _iso(t), v] for u, t, v in _stored_rows())
+    stored = sorted([u, _iso(t), v] for u, t, v in ORACLE.rows)
     assert out["engines"] == ["delta-spark"]            # Spark's own Delta writer wrote every commit
     assert out["stored"] == stored                      # first write, partial-day overwrite, append
-    assert out["freshness"] == [_iso(max(r[1] for r in _stored_rows())), False]   # Delta's reader, S3 options
-    assert out["train_spark"] == _training_oracle()     # point-in-time on the JVM-written S3 table
-    assert out["train_duckdb"] == _training_oracle()    # ... and read by delta-rs/DuckDB from S3
+    assert out["freshness"] == [_iso(max(r[1] for r in ORACLE.rows)), False]   # Delta's reader, S3 options
+    assert out["train_spark"] == ORACLE.training(SPINE, _iso)     # point-in-time on the JVM-written S3 table
+    assert out["train_duckdb"] == ORACLE.training(SPINE, _iso)    # ... and read by delta-rs/DuckDB from S3
     online = OnlineFeatures.open(f"s3://{bucket}/online/user_online", storage_options=s3_endpoint.options,
                                  cache_dir=str(tmp_path / "read"))
-    assert online.get_features(keys=[{"user": u} for u in (1, 2, 3, 4, 5)]) == _latest_oracle()
+    assert online.get_features(keys=[{"user": u} for u in (1, 2, 3, 4, 5)]) == ORACLE.latest((1, 2, 3, 4, 5))
     assert out["lease_needed"] == [True, False, False]  # S3 needs the lease unless a multi-writer LogStore is set
     for what in ("read", "write"):                      # the bucket is named with what to check
         assert out["missing_" + what].startswith("StoreError") and "no-such-bucket-jvm" in out["missing_" + what]
@@ -321,8 +303,8 @@ def test_spark_connect_on_s3_write_training_set_read(s3_endpoint, tmp_path):
     out = result_of(done.stdout)
     assert out["client_is_connect"] is True
     assert "delta-spark" not in out["engines"]          # the portable path: Spark stages, delta-rs commits
-    assert out["stored"] == sorted([u, _iso(t), v] for u, t, v in _stored_rows())
-    assert out["train"] == _training_oracle()
+    assert out["stored"] == sorted([u, _iso(t), v] for u, t, v in ORACLE.rows)
+    assert out["train"] == ORACLE.training(SPINE, _iso)
     copy = _download(s3_endpoint, bucket, "fs/default/user_spend", tmp_path / "copy")
     assert sorted([r["user"], r["ts"][:19], r["v"]] for r in read_delta(str(copy))) == out["stored"]
     assert TEST_SECRET not in done.stdout + done.stderr

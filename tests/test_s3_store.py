@@ -20,7 +20,7 @@ from seeknal_spark import FeatureGroup, FeatureStoreFileOutput, OfflineStore
 from seeknal_spark.errors import StoreError
 from tests.support.s3 import TEST_SECRET, all_objects, make_bucket, run_with_s3_session, s3_child_command
 from tests.support.jvm import REPO
-from tests.support.oracle import latest_as_of
+from tests.support.oracle import OverwriteAppendOracle
 from tests.support.s3 import s3_endpoint  # noqa: F401 - the session fixture
 
 D1, D2, D3 = dt.datetime(2024, 3, 1), dt.datetime(2024, 3, 2), dt.datetime(2024, 3, 3)
@@ -38,26 +38,7 @@ def _iso(t: dt.datetime) -> str:
 
 
 # -- oracles (plain Python) ----------------------------------------------------------------------------------------
-def _stored_rows():
-    rows = list(WRITE1)
-    lo, hi = WRITE2_RANGE
-    rows = [r for r in rows if not lo <= r[1] <= hi] + [r for r in WRITE2 if lo <= r[1] <= hi]
-    return sorted(rows + WRITE3)
-
-
-def _as_of(rows, user, t):
-    row = latest_as_of(rows, lambda r: r[0] == user, lambda r: r[1], t)
-    return None if row is None else row[2]
-
-
-def _training_oracle():
-    rows = _stored_rows()
-    return sorted([u, _iso(t), _as_of(rows, u, t)] for u, t in SPINE)
-
-
-def _latest_oracle():
-    rows = _stored_rows()
-    return [{"user": u, "v": _as_of(rows, u, dt.datetime.max)} for u in (1, 2, 3, 4, 5)]
+ORACLE = OverwriteAppendOracle(WRITE1, WRITE2, WRITE2_RANGE, WRITE3)
 
 
 # -- the child: every scenario of one Spark session ---------------------------------------------------------------
@@ -158,15 +139,15 @@ def test_portable_store_on_s3_end_to_end_and_no_secret_anywhere(s3_endpoint, tmp
         options=s3_endpoint.options)
     out = _result(done.stdout)
 
-    stored = sorted([u, _iso(t), v] for u, t, v in _stored_rows())
+    stored = sorted([u, _iso(t), v] for u, t, v in ORACLE.rows)
     assert out["stored"] == stored                       # first write, overwrite of part of a day, append
     assert out["s3_versions"] == out["local_versions"]
-    assert out["newest"] == max(_iso(t) for _, t, _ in _stored_rows()) and out["validation_history"] == 0
+    assert out["newest"] == max(_iso(t) for _, t, _ in ORACLE.rows) and out["validation_history"] == 0
     assert out["failed_write"].startswith("RuntimeError: injected failure")
     assert out["version_after_failure"] == out["s3_versions"] and out["stored_after_failure"] == stored
-    assert out["train_spark"] == _training_oracle()       # point-in-time, Spark engine
-    assert out["train_duckdb"] == _training_oracle()      # point-in-time, DuckDB engine over the S3 snapshot
-    assert out["online_s3"] == _latest_oracle()           # published from S3 to S3, opened from S3
+    assert out["train_spark"] == ORACLE.training(SPINE, _iso)       # point-in-time, Spark engine
+    assert out["train_duckdb"] == ORACLE.training(SPINE, _iso)      # point-in-time, DuckDB engine over the S3 snapshot
+    assert out["online_s3"] == ORACLE.latest((1, 2, 3, 4, 5))           # published from S3 to S3, opened from S3
     assert out["online_s3"] == out["online_local"]        # same rows as from a local table
     assert "***" in out["store_repr"]
 

@@ -9,9 +9,9 @@ The as-of row of a key at time ``at``: among the rows of that key with ``start <
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Callable, Iterable, Optional
+from typing import Any, Callable, Iterable, List, Optional, Sequence, Tuple
 
-__all__ = ["latest_as_of"]
+__all__ = ["latest_as_of", "OverwriteAppendOracle"]
 
 
 def latest_as_of(rows: Iterable[Any], match: Callable[[Any], bool], time_of: Callable[[Any], dt.datetime],
@@ -29,3 +29,28 @@ def latest_as_of(rows: Iterable[Any], match: Callable[[Any], bool], time_of: Cal
         if best_order is None or order >= best_order:
             best, best_order = row, order
     return best
+
+
+class OverwriteAppendOracle:
+    """Rows ``(user, event time, value)`` after a first write, an overwrite of ``[lo, hi]`` and an append: what the
+    store-level end-to-end tests (local, S3, Delta-JVM) write, and the values they must read back."""
+
+    def __init__(self, first: Sequence[Tuple[Any, dt.datetime, Any]],
+                 overwrite: Sequence[Tuple[Any, dt.datetime, Any]], overwrite_range: Tuple[dt.datetime, dt.datetime],
+                 append: Sequence[Tuple[Any, dt.datetime, Any]]) -> None:
+        lo, hi = overwrite_range
+        kept = [r for r in first if not lo <= r[1] <= hi] + [r for r in overwrite if lo <= r[1] <= hi]
+        self.rows = sorted(kept + list(append))
+
+    def value_as_of(self, user: Any, at: dt.datetime) -> Any:
+        """The value of ``user`` as of ``at`` (None: no row yet)."""
+        row = latest_as_of(self.rows, lambda r: r[0] == user, lambda r: r[1], at)
+        return None if row is None else row[2]
+
+    def training(self, spine: Iterable[Tuple[Any, dt.datetime]], iso: Callable[[dt.datetime], str]) -> List[list]:
+        """Sorted ``[user, iso(time), value as of time]`` of every spine row."""
+        return sorted([u, iso(t), self.value_as_of(u, t)] for u, t in spine)
+
+    def latest(self, users: Iterable[Any]) -> List[dict]:
+        """``{"user", "v"}`` with each user's latest value, as an online table serves it."""
+        return [{"user": u, "v": self.value_as_of(u, dt.datetime.max)} for u in users]
