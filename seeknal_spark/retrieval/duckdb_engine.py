@@ -26,6 +26,7 @@ from seeknal_spark.typenames import SPARK_TO_DELTA, type_name
 from seeknal_spark.errors import DataError, DefinitionError, SchemaError
 from seeknal_spark.offline import delta_log
 from seeknal_spark.offline.layout import local_path
+from seeknal_spark.retrieval.lookup import fill_targets
 from seeknal_spark.sqltypes import duckdb_type, quote_ident as q
 from seeknal_spark.storage import fs_path, is_s3
 
@@ -200,16 +201,8 @@ def _fills(hist: "HistoricalFeatures", outputs: Sequence[Tuple[str, str]], param
     types = dict(outputs)
     out: Dict[str, str] = {}
     for n, fill in enumerate(hist.fill_nulls):
-        if fill.columns is not None:
-            unknown = [c for c in fill.columns if c not in names]
-            if unknown:
-                raise SchemaError(f"{fill!r} names column(s) {unknown} that are not feature columns of the result "
-                                  f"(feature columns: {names})")
-            targets = fill.columns
-        else:
-            targets = [c for c in names if types[c] == fill.type_name]
         params[f"fill{n}"] = fill.value
-        for column in targets:
+        for column in fill_targets(fill, names, types):
             if column not in out:
                 out[column] = (f"TRY_CAST(TRY_CAST($fill{n} AS {_duck(fill.type_name, repr(fill))}) AS "
                                f"{_duck(types[column], column)})")

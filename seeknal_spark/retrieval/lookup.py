@@ -17,7 +17,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from seeknal_spark.offline.state import GroupState
     from seeknal_spark.vocabulary import LookupSpec
 
-__all__ = ["FeatureLookup", "FillNull", "ResolvedLookup", "apply_fill_nulls", "normalize_type_name"]
+__all__ = ["FeatureLookup", "FillNull", "ResolvedLookup", "apply_fill_nulls", "fill_targets", "normalize_type_name"]
 
 
 @dataclass(frozen=True)
@@ -262,6 +262,18 @@ class FillNull:
         return f"FillNull(value={self.value!r}, dataType={self.type_name!r}, columns={self.columns!r})"
 
 
+def fill_targets(fill: FillNull, feature_columns: Sequence[str], type_names: Mapping[str, str]) -> List[str]:
+    """The feature columns ``fill`` applies to (both engines' rule): the columns it names, each of which must be a
+    feature column of the result, else every feature column whose Spark type name is the fill's type."""
+    if fill.columns is not None:
+        unknown = [c for c in fill.columns if c not in feature_columns]
+        if unknown:
+            raise SchemaError(f"{fill!r} names column(s) {unknown} that are not feature columns of the result "
+                              f"(feature columns: {list(feature_columns)})")
+        return list(fill.columns)
+    return [c for c in feature_columns if type_names[c] == fill.type_name]
+
+
 def apply_fill_nulls(df: "DataFrame", fills: Sequence[FillNull], feature_columns: Sequence[str]) -> "DataFrame":
     """``df`` with the fills applied to its feature columns, in order (the first fill of a column wins)."""
     if not fills:
@@ -269,17 +281,10 @@ def apply_fill_nulls(df: "DataFrame", fills: Sequence[FillNull], feature_columns
     from pyspark.sql import functions as F
 
     types = {f.name: f.dataType for f in df.schema.fields}
+    type_names = {c: types[c].simpleString() for c in feature_columns}
     replacement: Dict[str, Any] = {}
     for fill in fills:
-        if fill.columns is not None:
-            unknown = [c for c in fill.columns if c not in feature_columns]
-            if unknown:
-                raise SchemaError(f"{fill!r} names column(s) {unknown} that are not feature columns of the result "
-                                  f"(feature columns: {list(feature_columns)})")
-            targets = fill.columns
-        else:
-            targets = [c for c in feature_columns if types[c].simpleString() == fill.type_name]
-        for column in targets:
+        for column in fill_targets(fill, feature_columns, type_names):
             if column not in replacement:
                 value = F.lit(fill.value).cast(fill.type_name).cast(types[column])
                 replacement[column] = value
