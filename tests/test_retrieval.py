@@ -163,6 +163,23 @@ def test_training_set_matches_oracle(any_spark, world):
     assert any(r[9] == -1.0 for r in want)  # a tie won by the second write
 
 
+
+@pytest.mark.parametrize("copies, plan_marks", [(1, ("LeftOuter",)), (12, ("Window", "last("))])
+def test_both_as_of_passes_match_oracle(spark, world, capsys, copies, plan_marks):
+    """Few spine rows per key take the interval pass (a left join on validity intervals); many take the windowed
+    pass (the union carried forward). Both give the oracle's rows, ties, stored nulls, TTL and duplicates included."""
+    spine = world["spine"] * copies  # 12 copies: more than 64 spine rows for every key of both key sets
+    hist = HistoricalFeatures(lookups=_lookups(world), fill_nulls=[FillNull("none", "string", columns=["p_tier"])])
+    df = hist.using_spine(pd.DataFrame(spine), date_col="label_time", keep_cols=["label"], spark=spark) \
+        .to_dataframe_with_spine()
+    capsys.readouterr()
+    df.explain()
+    plan = capsys.readouterr().out
+    assert all(mark in plan for mark in plan_marks), plan
+    if copies == 1:
+        assert "last(" not in plan, plan
+    assert as_tuples(df) == oracle(world, spine, SPECS, fills={"p_tier": "none"})
+
 def test_later_write_wins_on_ties(spark, world):
     raw = world["raw"]["store_item"]
     tie = next(r for r in raw if r["_write"] == 2)

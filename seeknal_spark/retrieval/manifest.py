@@ -37,7 +37,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "ManifestError", "SpineMismatchError", "load_manifest", "save_manifest",
            "build_manifest", "lookups_from_manifest", "check_resolved", "fingerprint_aggregates",
-           "spine_fingerprint", "check_spine"]
+           "fingerprint_totals", "spine_fingerprint", "check_spine"]
 
 _ROWS, _LO, _HI = "__sk_fp_rows", "__sk_fp_lo", "__sk_fp_hi"
 
@@ -62,6 +62,14 @@ def fingerprint_aggregates(types: Mapping[str, "DataType"], columns: Sequence[st
     return [F.count(F.lit(1)).alias(_ROWS),
             F.sum(F.shiftrightunsigned(h, 32)).alias(_HI),
             F.sum(h.bitwiseAND(F.lit(0xFFFFFFFF))).alias(_LO)]
+
+
+def fingerprint_totals() -> List["Column"]:
+    """Aggregates that combine rows of :func:`fingerprint_aggregates` (computed per group, e.g. per key) into the
+    fingerprint of all rows; the sums are exact, so the fingerprint does not depend on the grouping."""
+    from pyspark.sql import functions as F
+
+    return [F.sum(F.col(c)).alias(c) for c in (_ROWS, _HI, _LO)]
 
 
 def spine_fingerprint(row: "Row", columns: Sequence[Tuple[str, str]]) -> Dict[str, Any]:

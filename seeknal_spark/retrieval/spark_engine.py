@@ -11,7 +11,7 @@ import datetime as dt
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
 
 from seeknal_spark.errors import DataError, SchemaError
-from seeknal_spark.retrieval.asof import FeatureSide, asof_pass, qcol
+from seeknal_spark.retrieval.asof import INTERVAL_MAX_SPINE_ROWS, FeatureSide, asof_pass, interval_pass, qcol
 from seeknal_spark.retrieval.columns import spine_columns
 from seeknal_spark.retrieval.lookup import ResolvedLookup, apply_fill_nulls
 from seeknal_spark.retrieval.spine import key_type, require_spine_columns
@@ -65,7 +65,7 @@ def retrieve(hist: "HistoricalFeatures", spine: "DataFrame", date_col: str, keep
     ``bounds``: only feature rows with event time in [start, end] are used (both optional)."""
     from pyspark.sql import functions as F
 
-    from seeknal_spark.retrieval.manifest import fingerprint_aggregates, spine_fingerprint
+    from seeknal_spark.retrieval.manifest import fingerprint_aggregates, fingerprint_totals, spine_fingerprint
 
     from seeknal_spark.offline.layout import SEQ_COL
     from seeknal_spark.offline.reader import read_table
@@ -80,21 +80,30 @@ def retrieve(hist: "HistoricalFeatures", spine: "DataFrame", date_col: str, keep
 
     frame = spine.select(*[qcol(c) for c in base_cols], spine_micros(spine, date_col).alias(_SPINE_T))
     frame_types = {f.name: f.dataType for f in frame.schema.fields}
-    stats = frame.agg(F.min(_SPINE_T).alias("lo"), F.max(_SPINE_T).alias("hi"),
-                      F.count(F.when(F.col(_SPINE_T).isNull(), 1)).alias("nulls"),
-                      *fingerprint_aggregates(frame_types, base_cols)).collect()[0]
+    passes: Dict[Tuple[str, ...], List[ResolvedLookup]] = {}
+    for r in resolved:
+        passes.setdefault(tuple(sorted(r.join_keys)), []).append(r)
+    key_sets = list(passes)
+    # One job over the spine: per key of the first key set, then in total (the fingerprint's sums are exact, so
+    # grouping does not change it); the largest group says which as-of pass fits (see retrieval.asof).
+    per_key = frame.groupBy(*[qcol(k) for k in key_sets[0]]).agg(
+        F.min(_SPINE_T).alias("lo"), F.max(_SPINE_T).alias("hi"),
+        F.count(F.when(F.col(_SPINE_T).isNull(), 1)).alias("nulls"), F.count(F.lit(1)).alias("rows"),
+        *fingerprint_aggregates(frame_types, base_cols))
+    stats = per_key.agg(F.min("lo").alias("lo"), F.max("hi").alias("hi"), F.sum("nulls").alias("nulls"),
+                        F.max("rows").alias("most"), *fingerprint_totals()).collect()[0]
     spine_types = [(c, frame_types[c].simpleString()) for c in base_cols]
     fingerprint = spine_fingerprint(stats, spine_types)
     if stats["nulls"]:
         raise DataError(f"spine column {date_col!r} is null in {stats['nulls']} row(s); every spine row needs a "
                         "time: drop or fill those rows")
+    most = {key_sets[0]: stats["most"] or 0}  # the most spine rows of one key, per key set
+    for key_set in key_sets[1:]:
+        most[key_set] = frame.groupBy(*[qcol(k) for k in key_set]).count().agg(F.max("count")).collect()[0][0] or 0
     lo = from_micros(stats["lo"]) if stats["lo"] is not None else None
     hi = from_micros(stats["hi"]) if stats["hi"] is not None else _NO_ROWS
 
     session = spine.sparkSession
-    passes: Dict[Tuple[str, ...], List[ResolvedLookup]] = {}
-    for r in resolved:
-        passes.setdefault(tuple(sorted(r.join_keys)), []).append(r)
     for key_set, group in passes.items():
         sides: List[FeatureSide] = []
         stored_types: Dict[str, List[Tuple[str, "DataType"]]] = {k: [] for k in key_set}
@@ -112,7 +121,8 @@ def retrieve(hist: "HistoricalFeatures", spine: "DataFrame", date_col: str, keep
                                      seq_col=SEQ_COL, features=list(r.features), outputs=list(r.output_names),
                                      ttl_micros=duration_micros(r.ttl)))
         types = [key_type(frame_types[k], stored_types[k], k) for k in key_set]
-        frame = asof_pass(frame, list(key_set), _SPINE_T, types, sides)
+        as_of = interval_pass if most[key_set] <= INTERVAL_MAX_SPINE_ROWS else asof_pass
+        frame = as_of(frame, list(key_set), _SPINE_T, types, sides)
     result = frame.select(*[qcol(c) for c in base_cols], *[qcol(o) for o in outputs])
     return apply_fill_nulls(result, hist.fill_nulls, outputs), fingerprint, spine_types
 
