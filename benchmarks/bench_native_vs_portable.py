@@ -15,14 +15,11 @@ Figures come from a shared 2-core machine: compare ratios, not absolutes.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import os
 import shutil
-import sys
 import tempfile
-import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from benchkit import EventFrames, delta_jvm_session, file_store, timed, user_group, write_path
 
 
 def main() -> None:
@@ -35,50 +32,24 @@ def main() -> None:
     parser.add_argument("--workdir", default=None)
     args = parser.parse_args()
 
-    import seeknal_spark.session as session_mod
-    from pyspark.sql import functions as F
-
-    from seeknal_spark import (Entity, FeatureGroup, FeatureStoreFileOutput, Materialization,
-                               OfflineMaterialization, OfflineStore)
-    from tests.support.jvm import delta_session_conf
-
-    spark = session_mod.local_session(app_name="bench_native_vs_portable", extra={
-        **delta_session_conf(), "spark.driver.memory": "4g", "spark.databricks.delta.snapshotPartitions": "2"})
+    spark = delta_jvm_session("bench_native_vs_portable")
     work = args.workdir or tempfile.mkdtemp(prefix="bench_native_")
-    per_key = max(1, args.rows // args.keys)
-    start = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
-    step_s = args.days * 86400 // per_key
-
-    def frame(n_keys: int, times: int, offset_s: int, salt: float):
-        df = spark.range(n_keys * times).select(
-            (F.col("id") % n_keys).alias("user_id"),
-            F.timestamp_seconds(F.lit(int(start.timestamp()) + offset_s)
-                                + (F.col("id") / n_keys).cast("long") * step_s).alias("event_time"))
-        for i in range(args.features):
-            df = df.withColumn(f"f{i}", F.rand(i) + F.lit(salt))
-        return df.cache()
-
-    first = frame(args.keys, per_key, 0, 0.0)
-    tie = frame(args.keys // 10, 1, 0, 1.0)  # existing (key, event time) on the first day
-    new_day = frame(args.keys // 10, 1, (args.days + 1) * 86400, 2.0)
+    data = EventFrames(spark, args.rows, args.keys, args.days, args.features)
+    first = data.frame(args.keys, data.per_key, 0, 0.0)
+    tie = data.frame(args.keys // 10, 1, 0, 1.0)  # existing (key, event time) on the first day
+    new_day = data.frame(args.keys // 10, 1, (args.days + 1) * 86400, 2.0)
     rows = {name: df.count() for name, df in (("first", first), ("tie", tie), ("new_day", new_day))}
     print(f"rows: {rows}; keys {args.keys}; {args.features} double features; {args.days} days")
-    real_check = session_mod.has_delta_jvm
 
     def run(path: str):
-        session_mod.has_delta_jvm = real_check if path == "native" else (lambda s: False)
-        shutil.rmtree(os.path.join(work, path), ignore_errors=True)  # a new table each run
-        store = OfflineStore(value=FeatureStoreFileOutput(path=os.path.join(work, path)))
-        mat = Materialization("event_time",
-                              offline_materialization=OfflineMaterialization(store=store, mode="append"))
-        fg = FeatureGroup("bench", entity=Entity("user", ["user_id"]), materialization=mat, project="b")
-        out = {}
-        for name, df in (("first", first), ("tie", tie), ("new_day", new_day)):
-            t0 = time.perf_counter()
-            fg.set_dataframe(df).write()
-            out[name] = time.perf_counter() - t0
-        stored = spark.read.format("delta").load(fg.table_path).count()
-        session_mod.has_delta_jvm = real_check
+        with write_path(path):
+            shutil.rmtree(os.path.join(work, path), ignore_errors=True)  # a new table each run
+            fg = user_group("bench", file_store(os.path.join(work, path)), mode="append", project="b")
+            out = {}
+            for name, df in (("first", first), ("tie", tie), ("new_day", new_day)):
+                with timed(out, name):
+                    fg.set_dataframe(df).write()
+            stored = spark.read.format("delta").load(fg.table_path).count()
         return out, stored
 
     try:

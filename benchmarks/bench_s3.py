@@ -24,7 +24,6 @@ Figures come from a shared 2-core machine: compare ratios, not absolutes.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import os
 import shutil
 import socket
@@ -34,7 +33,7 @@ import tempfile
 import time
 import urllib.request
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from benchkit import EventFrames, delta_jvm_session, file_store, timed, user_group, write_path
 
 STEPS = ("first_write", "append", "train_spark", "train_duckdb", "publish")
 
@@ -69,18 +68,13 @@ def main() -> None:
     args = parser.parse_args()
 
     import boto3
-    import seeknal_spark.session as session_mod
     from pyspark.sql import functions as F
 
-    from seeknal_spark import (Entity, FeatureGroup, FeatureLookup, FeatureStoreFileOutput, HistoricalFeatures,
-                               Materialization, OfflineMaterialization, OfflineStore)
-    from tests.support.jvm import delta_session_conf, jars_module, pyspark_line
+    from seeknal_spark import FeatureLookup, HistoricalFeatures
+    from tests.support.jvm import jars_module, pyspark_line
 
-    conf = delta_session_conf()
     s3_jars = jars_module().resolve(jars_module().S3_PROFILES[pyspark_line()])
-    conf["spark.jars"] = ",".join([*conf["spark.jars"].split(","), *s3_jars])
-    spark = session_mod.local_session(app_name="bench_s3", extra={**conf, "spark.driver.memory": "4g",
-                                                                  "spark.databricks.delta.snapshotPartitions": "2"})
+    spark = delta_jvm_session("bench_s3", extra_jars=s3_jars)
     moto, url = _moto_server()
     options = {"AWS_ENDPOINT_URL": url, "AWS_ACCESS_KEY_ID": "AKIABENCH", "AWS_SECRET_ACCESS_KEY": "bench-secret",
                "AWS_REGION": "us-east-1", "AWS_ALLOW_HTTP": "true"}
@@ -88,66 +82,47 @@ def main() -> None:
                  region_name="us-east-1").create_bucket(Bucket="bench-store")
     work = args.workdir or tempfile.mkdtemp(prefix="bench_s3_")
     os.environ["SEEKNAL_ONLINE_STORE"] = os.path.join(work, "online-cache")
-    per_key = max(1, args.rows // args.keys)
-    start = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
-    step_s = args.days * 86400 // per_key
-
-    def frame(n_keys: int, times: int, offset_s: int, salt: float):
-        df = spark.range(n_keys * times).select(
-            (F.col("id") % n_keys).alias("user_id"),
-            F.timestamp_seconds(F.lit(int(start.timestamp()) + offset_s)
-                                + (F.col("id") / n_keys).cast("long") * step_s).alias("event_time"))
-        for i in range(args.features):
-            df = df.withColumn(f"f{i}", F.rand(i) + F.lit(salt))
-        return df.cache()
-
-    first = frame(args.keys, per_key, 0, 0.0)
-    new_day = frame(args.keys // 10, 1, (args.days + 1) * 86400, 2.0)
+    data = EventFrames(spark, args.rows, args.keys, args.days, args.features)
+    first = data.frame(args.keys, data.per_key, 0, 0.0)
+    new_day = data.frame(args.keys // 10, 1, (args.days + 1) * 86400, 2.0)
     spine_n = max(1, args.keys // 4)
     spine = spark.range(spine_n * 4).select(
         (F.col("id") % args.keys).alias("user_id"),
-        F.timestamp_seconds(F.lit(int(start.timestamp())) + (F.col("id") * 7919) % (args.days * 86400))
+        F.timestamp_seconds(F.lit(int(data.start.timestamp())) + (F.col("id") * 7919) % (args.days * 86400))
         .alias("label_time")).cache()
     spine_pdf = spine.toPandas()
     print(f"rows: first {first.count()}, append {new_day.count()}, spine {spine.count()}; keys {args.keys}; "
           f"{args.features} double features; {args.days} days")
-    real_check = session_mod.has_delta_jvm
 
     def run(path: str, where: str) -> "dict[str, float]":
-        session_mod.has_delta_jvm = real_check if path == "native" else (lambda s: False)
         if where == "local":
             root = os.path.join(work, path)
             shutil.rmtree(root, ignore_errors=True)
-            store = OfflineStore(value=FeatureStoreFileOutput(path=root))
+            store = file_store(root)
             target, online_opts = os.path.join(work, f"online-{path}"), None
         else:
             prefix = f"s3://bench-store/{path}-{time.time_ns()}"  # a new table each run
-            store = OfflineStore(value=FeatureStoreFileOutput(path=prefix, storage_options=options))
+            store = file_store(prefix, storage_options=options)
             target, online_opts = f"s3://bench-store/online-{path}", options
-        mat = Materialization("event_time", offline_materialization=OfflineMaterialization(store=store, mode="append"))
-        fg = FeatureGroup("bench", entity=Entity("user", ["user_id"]), materialization=mat, project="b")
+        fg = user_group("bench", store, mode="append", project="b")
         out: "dict[str, float]" = {}
-        t0 = time.perf_counter()
-        fg.set_dataframe(first).write()
-        out["first_write"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        fg.set_dataframe(new_day).write()
-        out["append"] = time.perf_counter() - t0
-        lookup = [FeatureLookup(source=fg)]
-        t0 = time.perf_counter()
-        train = HistoricalFeatures(lookup).using_spine(spine, date_col="label_time").to_dataframe_with_spine()
-        train.write.format("noop").mode("overwrite").save()  # every column computed, nothing kept
-        out["train_spark"] = time.perf_counter() - t0
-        n = train.count()
-        t0 = time.perf_counter()
-        m = len(HistoricalFeatures(lookup, engine="duckdb").using_spine(spine_pdf, date_col="label_time")
-                .to_pandas_with_spine())
-        out["train_duckdb"] = time.perf_counter() - t0
-        assert n == m == len(spine_pdf), (n, m, len(spine_pdf))
-        t0 = time.perf_counter()
-        kwargs = {"target": target, "storage_options": online_opts} if online_opts else {"store_root": target}
-        HistoricalFeatures(lookup).using_latest().serve("bench_online", **kwargs)
-        out["publish"] = time.perf_counter() - t0
+        with write_path(path):
+            with timed(out, "first_write"):
+                fg.set_dataframe(first).write()
+            with timed(out, "append"):
+                fg.set_dataframe(new_day).write()
+            lookup = [FeatureLookup(source=fg)]
+            with timed(out, "train_spark"):
+                train = HistoricalFeatures(lookup).using_spine(spine, date_col="label_time").to_dataframe_with_spine()
+                train.write.format("noop").mode("overwrite").save()  # every column computed, nothing kept
+            n = train.count()
+            with timed(out, "train_duckdb"):
+                m = len(HistoricalFeatures(lookup, engine="duckdb").using_spine(spine_pdf, date_col="label_time")
+                        .to_pandas_with_spine())
+            assert n == m == len(spine_pdf), (n, m, len(spine_pdf))
+            with timed(out, "publish"):
+                kwargs = {"target": target, "storage_options": online_opts} if online_opts else {"store_root": target}
+                HistoricalFeatures(lookup).using_latest().serve("bench_online", **kwargs)
         return out
 
     try:
@@ -169,7 +144,6 @@ def main() -> None:
             ratios = {s: results[(path, "s3")][s] / results[(path, "local")][s] for s in STEPS}
             print(f"{path:9s} " + "  ".join(f"{s} x{r:.2f}" for s, r in ratios.items()))
     finally:
-        session_mod.has_delta_jvm = real_check
         moto.kill()
         moto.wait()
         if not args.workdir:

@@ -18,41 +18,29 @@ import os
 import shutil
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Dict, List
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from benchkit import REPO, START, file_store, load, source, timed, user_group
+
 os.environ.setdefault("SEEKNAL_CONF_DIR", str(REPO / "conf"))
 
 
 def one_size(spark, n: int, root: Path, skip_spark: bool) -> Dict[str, float]:
-    import datetime as dt
-
     import pyarrow.dataset as ds
     from pyspark.sql import functions as F
 
-    from seeknal_spark import (Entity, FeatureGroup, FeatureStoreFileOutput, Materialization,
-                               OfflineMaterialization, OfflineStore)
     from seeknal_spark.retrieval import FeatureLookup, HistoricalFeatures
     from seeknal_spark.serving import ServingSource, publish_online_table
 
-    keys, per_key, span = max(1, n // 20), 20, 30 * 86_400
-    base = F.lit(int(dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc).timestamp()))
-    store = OfflineStore(name="scale", value=FeatureStoreFileOutput(path=str(root / "store")))
-    group = FeatureGroup(f"scale_{n}", entity=Entity("user", ["user_id"]),
-                         materialization=Materialization(event_time_col="event_time", offline_materialization=
-                                                         OfflineMaterialization(store=store)))
-    step = span // per_key
-    rows = spark.range(keys * per_key).select(
-        (F.col("id") % keys).alias("user_id"),
-        F.timestamp_seconds(base + (F.col("id") / keys).cast("long") * step + F.pmod(F.xxhash64("id"), F.lit(step)))
-        .alias("event_time"), *[F.rand(i).alias(f"f{i}") for i in range(8)])
+    keys, per_key, days = max(1, n // 20), 20, 30
+    span = days * 86_400
+    base = F.lit(int(START.timestamp()))
+    group = user_group(f"scale_{n}", file_store(str(root / "store"), name="scale"))
+    rows = source(spark, keys * per_key, keys, days, 8)
     out: Dict[str, float] = {}
-    t0 = time.perf_counter()
-    group.set_dataframe(rows).write()
-    out["write"] = time.perf_counter() - t0
+    with timed(out, "write"):
+        group.set_dataframe(rows).write()
     spine_path = str(root / f"spine_{n}")
     spark.range(max(1, n // 4)).select(
         F.pmod(F.xxhash64("id", F.lit(1)), F.lit(keys)).alias("user_id"),
@@ -60,18 +48,15 @@ def one_size(spark, n: int, root: Path, skip_spark: bool) -> Dict[str, float]:
         .write.mode("overwrite").parquet(spine_path)
     lookup = FeatureLookup(source=group)
     if not skip_spark:
-        t0 = time.perf_counter()
-        HistoricalFeatures([lookup]).using_spine(spark.read.parquet(spine_path), "ts").to_dataframe_with_spine() \
-            .write.mode("overwrite").parquet(str(root / f"out_{n}"))
-        out["spark"] = time.perf_counter() - t0
+        with timed(out, "spark"):
+            HistoricalFeatures([lookup]).using_spine(spark.read.parquet(spine_path), "ts").to_dataframe_with_spine() \
+                .write.mode("overwrite").parquet(str(root / f"out_{n}"))
     spine = ds.dataset(spine_path, format="parquet").to_table()
-    t0 = time.perf_counter()
-    HistoricalFeatures([lookup], engine="duckdb").using_spine(spine, "ts").to_arrow_with_spine()
-    out["duckdb"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    publish_online_table(ServingSource.from_feature_group(group), f"scale_{n}", store_root=str(root / "online"),
-                         index="duckdb").close()
-    out["export"] = time.perf_counter() - t0
+    with timed(out, "duckdb"):
+        HistoricalFeatures([lookup], engine="duckdb").using_spine(spine, "ts").to_arrow_with_spine()
+    with timed(out, "export"):
+        publish_online_table(ServingSource.from_feature_group(group), f"scale_{n}", store_root=str(root / "online"),
+                             index="duckdb").close()
     return out
 
 
@@ -91,10 +76,10 @@ def main(argv: List[str]) -> int:
         results[n] = one_size(spark, n, root, n > args.skip_spark_above)
         r = results[n]
         print(f"{n:>12,} rows: write {r['write']:.1f} s, training set spark {r.get('spark', float('nan')):.1f} s, "
-              f"duckdb {r['duckdb']:.1f} s, export {r['export']:.1f} s (load avg {os.getloadavg()[0]:.1f})",
+              f"duckdb {r['duckdb']:.1f} s, export {r['export']:.1f} s (load avg {load()})",
               flush=True)
     first = min(results)
-    print(f"\n| feature rows | write s | training set Spark s | training set DuckDB s | export s |")
+    print("\n| feature rows | write s | training set Spark s | training set DuckDB s | export s |")
     print("|---:|---:|---:|---:|---:|")
     for n, r in results.items():
         cells = [f"{r[k]:.1f} ({r[k] / results[first][k]:.1f}x)" if k in r and k in results[first] else "-"

@@ -30,13 +30,9 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Tuple
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from benchkit import REPO, file_store, load, source, user_group
+
 os.environ.setdefault("SEEKNAL_CONF_DIR", str(REPO / "conf"))
-
-
-def load() -> str:
-    return "%.1f" % os.getloadavg()[0]
 
 
 def _jvm_pid() -> int:
@@ -125,23 +121,6 @@ def instrument(spark) -> Phases:
     return phases
 
 
-def source(spark, rows: int, keys: int, days: int, features: int):
-    import datetime as dt
-
-    from pyspark.sql import functions as F
-
-    per_key = max(1, rows // keys)
-    span = days * 86_400
-    step = max(1, span // per_key)
-    base = F.lit(int(dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc).timestamp()))
-    # One row per (key, time): row i of key k sits in the i-th slot of length ``step``.
-    return spark.range(per_key * keys).select(
-        (F.col("id") % keys).alias("user_id"),
-        F.timestamp_seconds(base + (F.col("id") / keys).cast("long") * step
-                            + F.pmod(F.xxhash64("id"), F.lit(step))).alias("event_time"),
-        *[F.rand(i).alias(f"f{i}") for i in range(features)])
-
-
 def main(argv: List[str]) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--rows", type=int, default=2_000_000)
@@ -154,8 +133,6 @@ def main(argv: List[str]) -> int:
 
     from pyspark.sql import functions as F
 
-    from seeknal_spark import (Entity, FeatureGroup, FeatureStoreFileOutput, Materialization,
-                               OfflineMaterialization, OfflineStore)
     from seeknal_spark.session import local_session
 
     root = Path(args.workdir or tempfile.mkdtemp(prefix="bench_write_"))
@@ -171,10 +148,7 @@ def main(argv: List[str]) -> int:
         df.withColumn("_event_date", F.to_date(F.col("event_time"))).write.partitionBy("_event_date").parquet(out)
 
     def lib(i: int) -> None:
-        store = OfflineStore(name="bench", value=FeatureStoreFileOutput(path=str(root / f"store_{i}")))
-        group = FeatureGroup("bench_write", entity=Entity("user", ["user_id"]),
-                             materialization=Materialization(event_time_col="event_time", offline_materialization=
-                                                             OfflineMaterialization(store=store)))
+        group = user_group("bench_write", file_store(str(root / f"store_{i}"), name="bench"))
         result = group.set_dataframe(df).write()
         assert result.rows == args.rows, result
 
@@ -182,9 +156,7 @@ def main(argv: List[str]) -> int:
     small = source(spark, 20_000, 1_000, 2, args.features)
     small.withColumn("_event_date", F.to_date("event_time")).write.partitionBy("_event_date").parquet(
         str(root / "warm_plain"))
-    FeatureGroup("warm", entity=Entity("user", ["user_id"]), materialization=Materialization(
-        event_time_col="event_time", offline_materialization=OfflineMaterialization(store=OfflineStore(
-            name="warm", value=FeatureStoreFileOutput(path=str(root / "warm")))))).set_dataframe(small).write()
+    user_group("warm", file_store(str(root / "warm"), name="warm")).set_dataframe(small).write()
 
     best: Dict[str, float] = {"plain": float("inf"), "lib": float("inf")}
     best_cpu: Dict[str, float] = {"plain": float("inf"), "lib": float("inf")}
@@ -212,7 +184,7 @@ def main(argv: List[str]) -> int:
         print(f"  round {i + 1}: lib/plain {ratios[-1]:.2f} wall, {cpu_ratios[-1]:.2f} CPU", flush=True)
     assert phases is not None
     total = best["lib"]
-    print(f"\nlast library run, phases (wall s, CPU s of driver + JVM, Spark jobs):")
+    print("\nlast library run, phases (wall s, CPU s of driver + JVM, Spark jobs):")
     for label, (seconds, cpu_s, jobs, calls) in phases.summary().items():
         print(f"  {label:<66} {seconds:6.2f} s {cpu_s:6.2f} s CPU {jobs:2d} jobs  "
               f"({calls} call{'s' if calls > 1 else ''})")

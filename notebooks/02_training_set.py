@@ -7,33 +7,18 @@
 
 # COMMAND ----------
 
-import os
-
-# Where the store lives by default: on Databricks a Unity Catalog volume (one path that Spark and the Spark-free
-# readers, delta-rs and DuckDB, both open through the /Volumes mount); elsewhere ./seeknal_store. Edit the widget
-# to use another location (another volume, or s3://... with credentials for Spark and delta-rs).
-ON_DATABRICKS = bool(os.environ.get("DATABRICKS_RUNTIME_VERSION"))
-DEFAULT_STORE = "/Volumes/main/default/seeknal/seeknal_store" if ON_DATABRICKS else "./seeknal_store"
+# notebook_setup.py, next to the notebooks, holds what 01-03 share: the "store" widget (default: a Unity Catalog
+# volume on Databricks, ./seeknal_store elsewhere; another volume or s3://... works too) and the "project" widget.
+import notebook_setup
 
 # The same widgets mean the same thing in notebooks 01-03 (a job can pass one set of parameters to all three).
-dbutils.widgets.text("store", DEFAULT_STORE, "Store root (offline/ and online/ below it)")
-dbutils.widgets.text("project", "notebooks", "Project")
+notebook_setup.define_widgets(dbutils)
 dbutils.widgets.text("users", "2000", "Users in the generated data")
 dbutils.widgets.text("spine_rows", "5000", "Labelled spine rows")
 dbutils.widgets.text("ttl_days", "30", "Maximum feature age in days (empty: no limit)")
 dbutils.widgets.text("output", "", "Write the training set here as Parquet (empty: do not write)")
 
-STORE = dbutils.widgets.get("store").strip().rstrip("/")
-if not STORE:
-    raise ValueError(f"the 'store' widget is empty: set it to the store root, e.g. {DEFAULT_STORE}")
-if "://" not in STORE:
-    STORE = os.path.abspath(STORE)
-if STORE.startswith("/Volumes/") and not os.path.isdir("/".join(STORE.split("/")[:5])):
-    volume = ".".join(STORE.split("/")[2:5])
-    raise FileNotFoundError(f"Unity Catalog volume {volume} does not exist: create it (CREATE VOLUME {volume}) "
-                            "or set the 'store' widget to a location you can write")
-OFFLINE_STORE, ONLINE_STORE = f"{STORE}/offline", f"{STORE}/online"
-PROJECT = dbutils.widgets.get("project")
+STORE, OFFLINE_STORE, ONLINE_STORE, PROJECT = notebook_setup.store_settings(dbutils)
 USERS, SPINE_ROWS = int(dbutils.widgets.get("users")), int(dbutils.widgets.get("spine_rows"))
 TTL_DAYS = dbutils.widgets.get("ttl_days")
 OUTPUT = dbutils.widgets.get("output")

@@ -7,32 +7,17 @@
 
 # COMMAND ----------
 
-import os
-
-# Where the store lives by default: on Databricks a Unity Catalog volume (one path that Spark and the Spark-free
-# readers, delta-rs and DuckDB, both open through the /Volumes mount); elsewhere ./seeknal_store. Edit the widget
-# to use another location (another volume, or s3://... with credentials for Spark and delta-rs).
-ON_DATABRICKS = bool(os.environ.get("DATABRICKS_RUNTIME_VERSION"))
-DEFAULT_STORE = "/Volumes/main/default/seeknal/seeknal_store" if ON_DATABRICKS else "./seeknal_store"
+# notebook_setup.py, next to the notebooks, holds what 01-03 share: the "store" widget (default: a Unity Catalog
+# volume on Databricks, ./seeknal_store elsewhere; another volume or s3://... works too) and the "project" widget.
+import notebook_setup
 
 # The same widgets mean the same thing in notebooks 01-03 (a job can pass one set of parameters to all three).
-dbutils.widgets.text("store", DEFAULT_STORE, "Store root (offline/ and online/ below it)")
-dbutils.widgets.text("project", "notebooks", "Project")
+notebook_setup.define_widgets(dbutils)
 dbutils.widgets.text("table", "user_features", "Online table name")
 dbutils.widgets.text("as_of", "", "Serve values known at this time (ISO-8601; empty: now)")
 dbutils.widgets.text("user_ids", "1,2,3", "Comma-separated user ids to look up")
 
-STORE = dbutils.widgets.get("store").strip().rstrip("/")
-if not STORE:
-    raise ValueError(f"the 'store' widget is empty: set it to the store root, e.g. {DEFAULT_STORE}")
-if "://" not in STORE:
-    STORE = os.path.abspath(STORE)
-if STORE.startswith("/Volumes/") and not os.path.isdir("/".join(STORE.split("/")[:5])):
-    volume = ".".join(STORE.split("/")[2:5])
-    raise FileNotFoundError(f"Unity Catalog volume {volume} does not exist: create it (CREATE VOLUME {volume}) "
-                            "or set the 'store' widget to a location you can write")
-OFFLINE_STORE, ONLINE_STORE = f"{STORE}/offline", f"{STORE}/online"
-PROJECT = dbutils.widgets.get("project")
+STORE, OFFLINE_STORE, ONLINE_STORE, PROJECT = notebook_setup.store_settings(dbutils)
 TABLE = dbutils.widgets.get("table")
 AS_OF = dbutils.widgets.get("as_of") or None
 USER_IDS = [int(u) for u in dbutils.widgets.get("user_ids").split(",") if u.strip()]

@@ -1,18 +1,22 @@
 """The Databricks notebooks, run locally as scripts against the test session with a minimal ``dbutils`` stand-in.
 
 Results are checked against oracles computed with plain Python loops over the generated input rows and over the
-Delta table read back with delta-rs."""
+Delta table read back with delta-rs. As on Databricks (Runtime 14+), the notebooks' directory is on ``sys.path``
+while they run, so they import the setup they share (``notebooks/notebook_setup.py``, a plain Python file)."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import runpy
+import sys
 from pathlib import Path
 
 import pytest
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
-ALL = sorted(NOTEBOOKS.glob("*.py"))
+ALL = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.py"))
+SHARED = NOTEBOOKS / "notebook_setup.py"
 UTC = dt.timezone.utc
 USERS, DAYS = 30, 120
 
@@ -38,12 +42,23 @@ class _DbUtils:
         self.widgets = _Widgets(values)
 
 
+@contextlib.contextmanager
+def _notebook_dir_on_path():
+    """What Databricks does for a notebook: its directory is on ``sys.path`` (modules next to it import)."""
+    sys.path.insert(0, str(NOTEBOOKS))
+    try:
+        yield
+    finally:
+        sys.path.remove(str(NOTEBOOKS))
+
+
 def run_notebook(name, spark, **widgets):
     unknown_widgets = dict(widgets)
     dbutils = _DbUtils(unknown_widgets)
     shown = []
-    result = runpy.run_path(str(NOTEBOOKS / name), init_globals={
-        "spark": spark, "dbutils": dbutils, "display": shown.append})
+    with _notebook_dir_on_path():
+        result = runpy.run_path(str(NOTEBOOKS / name), init_globals={
+            "spark": spark, "dbutils": dbutils, "display": shown.append})
     assert set(widgets) <= set(dbutils.widgets.defaults), "the test sets a widget the notebook does not define"
     result["_displayed"] = shown
     return result
@@ -57,6 +72,13 @@ def test_databricks_source_format(path):
     assert "dbutils.widgets.text(" in text and "dbutils.widgets.get(" in text
     assert "pip install pyspark" not in text.replace("\n", " ") and "SparkSession" not in text
     assert "getOrCreate()" not in text.replace("get_or_create()", "")
+    assert "\nimport notebook_setup\n" in text and "notebook_setup.store_settings(dbutils)" in text
+
+
+def test_shared_setup_is_a_plain_python_file_next_to_the_notebooks():
+    """Databricks imports a .py file with the notebook header as a notebook, which ``import`` cannot load."""
+    text = SHARED.read_text()
+    assert not text.startswith("# Databricks notebook source") and "# COMMAND ----------" not in text
 
 
 def widgets_of(path):
@@ -78,7 +100,7 @@ def widgets_of(path):
     dbutils.widgets.text, dbutils.widgets.get = text, get
     source = path.read_text().split("\n# COMMAND ----------\n")
     widget_cell = next(c for c in source if "dbutils.widgets.text(" in c)
-    with pytest.raises(Defined):
+    with pytest.raises(Defined), _notebook_dir_on_path():
         exec(compile(widget_cell, str(path), "exec"), {"dbutils": dbutils})
     return {n: (dbutils.widgets.defaults[n], labels[n]) for n in labels}
 
@@ -119,6 +141,7 @@ def test_default_local_store_is_seeknal_store_in_the_working_directory(spark, tm
 
 def test_notebooks_exist():
     assert [p.name for p in ALL] == ["01_define_features.py", "02_training_set.py", "03_publish_and_serve.py"]
+    assert sorted(p.name for p in NOTEBOOKS.glob("*.py")) == [p.name for p in ALL] + [SHARED.name]
 
 
 @pytest.fixture(scope="module")

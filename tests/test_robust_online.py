@@ -22,6 +22,8 @@ from seeknal_spark import (
 from seeknal_spark.errors import DefinitionError, StoreError
 from seeknal_spark.serving import OnlineFeatures, ServingSource, publish_online_table
 from seeknal_spark.serving.location import LocalDir
+from tests.support.s3 import make_bucket
+from tests.support.s3 import s3_endpoint  # noqa: F401 - the session fixture
 
 
 def _group(root, name, keys, spark, rows, schema):
@@ -91,26 +93,14 @@ def test_tampered_local_pointer_is_refused(groups, tmp_path, field, value):
 
 # -- S3 -------------------------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def s3():
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    options = {"AWS_ENDPOINT_URL": f"http://{host}:{port}", "AWS_ACCESS_KEY_ID": "testing",
-               "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1"}
-    from seeknal_spark.storage import s3_client
-
-    s3_client(options).create_bucket(Bucket="robust-bucket")
-    yield options
-    server.stop()
+def bucket(s3_endpoint):
+    return make_bucket(s3_endpoint, "robust")
 
 
-def test_hostile_s3_pointer_never_touches_local_files(groups, s3, tmp_path):
-    from seeknal_spark.storage import s3_client
-
+def test_hostile_s3_pointer_never_touches_local_files(groups, s3_endpoint, bucket, tmp_path):
+    s3 = s3_endpoint.options
     src = ServingSource.from_feature_group(groups["ints"])
-    publish_online_table(src, "t", target="s3://robust-bucket/hostile", storage_options=s3,
+    publish_online_table(src, "t", target=f"s3://{bucket}/hostile", storage_options=s3,
                          cache_dir=str(tmp_path / "pub_cache"))
     # a valid online file of another table sits next to the reader's cache: the attacker wants it deleted or served
     other = publish_online_table(ServingSource.from_feature_group(groups["flags"]), "other",
@@ -120,26 +110,27 @@ def test_hostile_s3_pointer_never_touches_local_files(groups, s3, tmp_path):
     before = victim.read_bytes()
     cache = tmp_path / "reader_cache"
     cache.mkdir()
-    client = s3_client(s3)
-    text = client.get_object(Bucket="robust-bucket", Key="hostile/t/CURRENT.json")["Body"].read()
+    client = s3_endpoint.client()
+    text = client.get_object(Bucket=bucket, Key="hostile/t/CURRENT.json")["Body"].read()
     good = json.loads(text)
     for field, value in (("sha256", "../victim"), ("sha256", "../../etc/x"), ("version", "1/../../")):
         hostile = dict(good, **{field: value})
-        client.put_object(Bucket="robust-bucket", Key="hostile/t/CURRENT.json", Body=json.dumps(hostile).encode())
+        client.put_object(Bucket=bucket, Key="hostile/t/CURRENT.json", Body=json.dumps(hostile).encode())
         for verify in (True, False):
             with pytest.raises(StoreError, match=f"invalid {field}"):
-                OnlineFeatures.open("s3://robust-bucket/hostile/t", storage_options=s3, cache_dir=str(cache),
+                OnlineFeatures.open(f"s3://{bucket}/hostile/t", storage_options=s3, cache_dir=str(cache),
                                     verify=verify)
             assert victim.read_bytes() == before
     assert os.listdir(cache) == []
 
 
-def test_concurrent_s3_publishes_get_distinct_versions(groups, s3, tmp_path):
+def test_concurrent_s3_publishes_get_distinct_versions(groups, s3_endpoint, bucket, tmp_path):
     from seeknal_spark.serving.remote import list_keys
-    from seeknal_spark.storage import s3_client
+
+    s3 = s3_endpoint.options
 
     src = ServingSource.from_feature_group(groups["ints"])
-    target = "s3://robust-bucket/race"
+    target = f"s3://{bucket}/race"
     publish_online_table(src, "t", target=target, storage_options=s3, cache_dir=str(tmp_path / "c0"))
     n = 3
     barrier = threading.Barrier(n)
@@ -159,7 +150,7 @@ def test_concurrent_s3_publishes_get_distinct_versions(groups, s3, tmp_path):
     for t in threads:
         t.join()
     assert not errors, errors
-    names = [k.rsplit("/", 1)[-1] for k in list_keys(s3_client(s3), "robust-bucket", "race/t/")]
+    names = [k.rsplit("/", 1)[-1] for k in list_keys(s3_endpoint.client(), bucket, "race/t/")]
     files = sorted(name for name in names if name.endswith(".duckdb"))
     versions = [int(name[1:7]) for name in files]
     assert versions == [1, 2, 3, 4], files  # every publish its own version, none duplicated
@@ -167,7 +158,8 @@ def test_concurrent_s3_publishes_get_distinct_versions(groups, s3, tmp_path):
     assert current.version == 4  # the pointer never moves back to a slower publisher's older version
 
 
-def test_missing_s3_bucket_is_a_store_error_naming_it(groups, s3, tmp_path):
+def test_missing_s3_bucket_is_a_store_error_naming_it(groups, s3_endpoint, tmp_path):
+    s3 = s3_endpoint.options
     with pytest.raises(StoreError, match="S3 bucket 'no-such-bucket' does not exist.*AWS_ENDPOINT_URL"):
         OnlineFeatures.open("s3://no-such-bucket/p/t", storage_options=s3, cache_dir=str(tmp_path))
     with pytest.raises(StoreError, match="S3 bucket 'no-such-bucket' does not exist"):

@@ -18,6 +18,8 @@ from seeknal_spark import (
 )
 from seeknal_spark.errors import StoreError
 from seeknal_spark.serving import ChecksumError, OnlineFeatures, ServingSource, publish_online_table
+from tests.support.s3 import make_bucket
+from tests.support.s3 import s3_endpoint  # noqa: F401 - the session fixture
 
 UTC = dt.timezone.utc
 
@@ -78,19 +80,8 @@ def test_served_values_and_types_equal_offline_values(tmp_path, spark):
 
 # -- S3 ------------------------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def s3():
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    options = {"AWS_ENDPOINT_URL": f"http://{host}:{port}", "AWS_ACCESS_KEY_ID": "testing",
-               "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1"}
-    from seeknal_spark.storage import s3_client
-
-    s3_client(options).create_bucket(Bucket="online-bucket")
-    yield options
-    server.stop()
+def bucket(s3_endpoint):
+    return make_bucket(s3_endpoint, "online")
 
 
 @pytest.fixture(scope="module")
@@ -101,21 +92,21 @@ def small_group(tmp_path_factory, spark):
     return fg
 
 
-def test_s3_round_trip_verify_and_refresh(s3, small_group, tmp_path, spark):
+def test_s3_round_trip_verify_and_refresh(s3_endpoint, bucket, small_group, tmp_path, spark):
+    s3 = s3_endpoint.options
     src = ServingSource.from_feature_group(small_group)
-    published = publish_online_table(src, "clicks", target="s3://online-bucket/prod", storage_options=s3,
+    published = publish_online_table(src, "clicks", target=f"s3://{bucket}/prod", storage_options=s3,
                                      cache_dir=str(tmp_path / "publisher_cache"), keep=1)
-    assert published.location == "s3://online-bucket/prod/clicks"
+    assert published.location == f"s3://{bucket}/prod/clicks"
     from seeknal_spark.serving.remote import list_keys
-    from seeknal_spark.storage import s3_client
 
-    client = s3_client(s3)
-    keys = sorted(list_keys(client, "online-bucket", "prod/clicks/"))
+    client = s3_endpoint.client()
+    keys = sorted(list_keys(client, bucket, "prod/clicks/"))
     assert keys[0] == "prod/clicks/CURRENT.json" and len(keys) == 3
 
     # another process/host: empty cache, downloads and verifies
     reader_cache = tmp_path / "reader_cache"
-    reader = OnlineFeatures.open("s3://online-bucket/prod/clicks", storage_options=s3, cache_dir=str(reader_cache))
+    reader = OnlineFeatures.open(f"s3://{bucket}/prod/clicks", storage_options=s3, cache_dir=str(reader_cache))
     assert reader.get_features(keys=[{"user": "b"}, {"user": "zz"}]) == [
         {"user": "b", "clicks": 2}, {"user": "zz", "clicks": None}]
     assert os.listdir(reader_cache) == [f"{reader.sha256}.duckdb"]
@@ -124,30 +115,31 @@ def test_s3_round_trip_verify_and_refresh(s3, small_group, tmp_path, spark):
     # new offline data, republish: the reader picks it up on refresh
     small_group.set_dataframe(spark.createDataFrame([("a", dt.datetime(2024, 1, 2), 10)],
                                                     "user string, ts timestamp, clicks long")).write()
-    publish_online_table(src, "clicks", target="s3://online-bucket/prod", storage_options=s3,
+    publish_online_table(src, "clicks", target=f"s3://{bucket}/prod", storage_options=s3,
                          cache_dir=str(tmp_path / "publisher_cache"), keep=1)
-    publish_online_table(src, "clicks", target="s3://online-bucket/prod", storage_options=s3,
+    publish_online_table(src, "clicks", target=f"s3://{bucket}/prod", storage_options=s3,
                          cache_dir=str(tmp_path / "publisher_cache"), keep=1)
     assert reader.refresh() is True and reader.version == 3
     assert reader.get_features(keys=[{"user": "a"}]) == [{"user": "a", "clicks": 10}]
-    names = sorted(k.rsplit("/", 1)[-1] for k in list_keys(client, "online-bucket", "prod/clicks/"))
+    names = sorted(k.rsplit("/", 1)[-1] for k in list_keys(client, bucket, "prod/clicks/"))
     assert [n[:7] for n in names] == ["CURRENT", "v000002", "v000002", "v000003", "v000003"]  # keep=1
 
     # a corrupted cached copy is detected and downloaded again; a corrupted upload is refused
     cached = os.path.join(reader_cache, f"{reader.sha256}.duckdb")
     with open(cached, "r+b") as fh:
         fh.write(b"junk")
-    again = OnlineFeatures.open("s3://online-bucket/prod/clicks", storage_options=s3, cache_dir=str(reader_cache))
+    again = OnlineFeatures.open(f"s3://{bucket}/prod/clicks", storage_options=s3, cache_dir=str(reader_cache))
     assert again.get_features(keys=[{"user": "a"}]) == [{"user": "a", "clicks": 10}]
-    remote_file = next(k for k in list_keys(client, "online-bucket", "prod/clicks/")
+    remote_file = next(k for k in list_keys(client, bucket, "prod/clicks/")
                        if k.endswith(".duckdb") and "v000003" in k)
-    client.put_object(Bucket="online-bucket", Key=remote_file, Body=b"not a duckdb file")
+    client.put_object(Bucket=bucket, Key=remote_file, Body=b"not a duckdb file")
     with pytest.raises(ChecksumError):
-        OnlineFeatures.open("s3://online-bucket/prod/clicks", storage_options=s3,
+        OnlineFeatures.open(f"s3://{bucket}/prod/clicks", storage_options=s3,
                             cache_dir=str(tmp_path / "fresh_cache"))
     assert not [n for n in os.listdir(tmp_path / "fresh_cache") if not n.startswith(".")]  # nothing cached
 
 
-def test_s3_missing_table_is_a_clear_error(s3, tmp_path):
-    with pytest.raises(StoreError, match="no online table at s3://online-bucket/none/t"):
-        OnlineFeatures.open("s3://online-bucket/none/t", storage_options=s3, cache_dir=str(tmp_path))
+def test_s3_missing_table_is_a_clear_error(s3_endpoint, bucket, tmp_path):
+    s3 = s3_endpoint.options
+    with pytest.raises(StoreError, match=f"no online table at s3://{bucket}/none/t"):
+        OnlineFeatures.open(f"s3://{bucket}/none/t", storage_options=s3, cache_dir=str(tmp_path))
