@@ -98,6 +98,7 @@ class _Lease:
     """One writer's S3 object in a table directory: conditional writes, a heartbeat thread, a conditional release."""
 
     owner = ""  # set by the subclasses before this __init__ (a marker's key holds it)
+    what = "writer lease"
 
     def __init__(self, table_uri: str, name: str, storage_options: Optional[Mapping[str, str]] = None,
                  ttl: Optional[float] = None, client: Any = None) -> None:
@@ -167,7 +168,8 @@ class _Lease:
                 try:
                     self._put(IfMatch=self._etag or "")
                 except _ConditionLost:
-                    self._lost = "another writer took over this write's lease (its heartbeat was late)"
+                    self._lost = (f"another writer took over or removed this write's {self.what} "
+                                  "(its heartbeat was late)")
                     return
                 except Exception as exc:  # noqa: BLE001 - retried at the next beat; ensure_held decides
                     log.warning("writer lease heartbeat of %s failed (retrying): %s", self.table_uri, exc)
@@ -179,7 +181,7 @@ class _Lease:
             if lost is None and time.monotonic() - self._renewed > self.ttl:
                 lost = f"its heartbeat has not reached S3 for more than {self.ttl:g} s"
         if lost is not None:
-            raise ConcurrentWriteError(f"this write no longer holds the writer lease of {self.table_uri}: {lost}. "
+            raise ConcurrentWriteError(f"this write no longer holds its {self.what} of {self.table_uri}: {lost}. "
                                        f"{SINGLE_WRITER_RULE}. Nothing was written; re-run the write.")
 
     def release(self) -> None:
@@ -301,6 +303,8 @@ class PortableCommit(_Lease):
 
     Refuses with ConcurrentWriteError while a native writer's fresh lease is held; native writers wait for it.
     """
+
+    what = "portable commit marker"
 
     def __init__(self, table_uri: str, storage_options: Optional[Mapping[str, str]] = None,
                  ttl: Optional[float] = None, client: Any = None) -> None:
