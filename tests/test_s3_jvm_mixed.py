@@ -104,7 +104,7 @@ def test_native_and_portable_writers_on_one_s3_table_lose_no_commit(s3_endpoint,
                                          (4, port["after_native"])) if result == "written"]
     copy = _download(s3_endpoint, bucket, "fs/default/g", tmp_path / "copy")
     stored = sorted([r["user"], r["ts"][:19], r["v"]] for r in read_delta(str(copy)))
-    assert stored == sorted(_row(u) for u in written)
+    assert stored == sorted(_row(u) for u in written), f"stored users {[r[0] for r in stored]}, written {written}"
 
     # the portable writer refused while the native writer held the table, naming it and what to do
     refused = port["during_native_commit"]
