@@ -28,7 +28,8 @@ The lease is the S3 object ``<table>/_seeknal_writer_lease.json``, a marker ``<t
   (its ``Last-Modified`` against the ``Date`` of the same response: one clock, the server's, so client clock skew
   plays no part). A stale lease (its writer crashed or was killed) is taken over with ``If-Match`` on its ETag, so
   of several writers finding it stale exactly one wins; stale markers are ignored and removed;
-- **release**: a conditional delete (``If-Match``) at the end of the write (of the commit, for a marker).
+- **release**: a conditional delete (``If-Match``) at the end of the write; a marker (a key of its own writer) is
+  deleted at the end of its commit.
 
 Why a native and a portable commit never overlap: each writer first writes its own object (lease, marker) and then
 reads the other kind (the marker listing, the lease); S3 is strongly consistent, so if the native writer's listing
@@ -99,6 +100,7 @@ class _Lease:
 
     owner = ""  # set by the subclasses before this __init__ (a marker's key holds it)
     what = "writer lease"
+    shared_key = True  # others may write this key: release it with If-Match on this writer's ETag
 
     def __init__(self, table_uri: str, name: str, storage_options: Optional[Mapping[str, str]] = None,
                  ttl: Optional[float] = None, client: Any = None) -> None:
@@ -192,7 +194,7 @@ class _Lease:
         with self._lock:
             if self._lost or self._etag is None:
                 return
-            self._delete(self.key, self._etag)
+            self._delete(self.key, self._etag if self.shared_key else None)
             self._etag = None
 
     def _delete(self, key: str, etag: Optional[str]) -> None:
@@ -305,6 +307,7 @@ class PortableCommit(_Lease):
     """
 
     what = "portable commit marker"
+    shared_key = False  # its own key: a plain delete releases it (also where S3 lacks conditional deletes)
 
     def __init__(self, table_uri: str, storage_options: Optional[Mapping[str, str]] = None,
                  ttl: Optional[float] = None, client: Any = None) -> None:
