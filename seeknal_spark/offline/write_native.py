@@ -24,7 +24,8 @@ On S3 (``s3://`` tables, hadoop-aws in the session) Spark writes ``s3a://`` with
 per write (:func:`seeknal_spark.storage.hadoop_options`). Delta's default S3 LogStore is safe for one driver at a
 time only, so unless the session uses a multi-writer LogStore (``S3DynamoDBLogStore``) or runs on Databricks, the
 write holds the table's writer lease (:mod:`seeknal_spark.offline.writer_lease`) from planning to commit: a second
-native writer of the table gets :class:`~seeknal_spark.errors.ConcurrentWriteError` naming the table and the rule.
+native writer of the table gets :class:`~seeknal_spark.errors.ConcurrentWriteError` naming the table and the rule,
+portable writers refuse to commit while it is held, and taking it waits for running portable commits to end.
 """
 
 from __future__ import annotations

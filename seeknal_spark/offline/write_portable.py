@@ -10,7 +10,10 @@
    this write's days the same actions are committed on the new snapshot (state merged from it); if they did, the
    surviving stored rows are planned again; a commit of the same run id ends the write as skipped.
 
-Until the commit nothing is visible; on failure every file this writer created is deleted.
+Until the commit nothing is visible; on failure every file this writer created is deleted. On S3 each delta-rs
+commit is made holding a :func:`~seeknal_spark.offline.writer_lease.portable_commit` marker: while a native
+(Delta JVM) writer holds the table's writer lease the write refuses with ConcurrentWriteError (its commit could be
+overwritten by Delta's S3 LogStore); portable writers never wait for each other.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from seeknal_spark.offline.plan import DayPlan, kept_rows, plan_days
 from seeknal_spark.offline.reader import read_live_files
 from seeknal_spark.offline.state import GroupState, WriteInfo, encode_commit_metadata
 from seeknal_spark.offline.write_stats import staged_stats
+from seeknal_spark.offline.writer_lease import portable_commit, refuse_if_native_writer
 from seeknal_spark.offline.writer import WriteRequest, WriteResult, check_keys, iso, key_problem, run_app_id
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -73,6 +77,7 @@ def write_portable(req: WriteRequest) -> WriteResult:
     if req.run_id and table is not None and table.transaction_version(run_app_id(req.run_id)) is not None:
         log.info("run %s already committed to %s: skipping", req.run_id, req.uri)
         return _skipped(req, table)
+    refuse_if_native_writer(req.uri, opts)  # a native writer holds the table (S3): refuse before any Spark job
     before = delta_log.read_state(table) if table is not None else None
     after = req.evolve(before)  # refuses a write that does not fit the stored definition before any Spark job
     writer_id = uuid.uuid4().hex
@@ -107,10 +112,12 @@ def write_portable(req: WriteRequest) -> WriteResult:
                              extra={"stats": stats, "retries": attempt,
                                     **({"checks": check_results} if check_results else {})})
             try:
-                delta_log.commit_files(
-                    req.uri, delta_log.commit_schema_json(_columns(after)), new.adds + kept.adds, version=version,
-                    replace_days=plan.replace, user_metadata=encode_commit_metadata(after, info),
-                    app_txn=(run_app_id(req.run_id), 0) if req.run_id else None, storage_options=opts)
+                with portable_commit(req.uri, opts) as held:  # S3: refuses while a native writer holds the table
+                    held.ensure_held()
+                    delta_log.commit_files(
+                        req.uri, delta_log.commit_schema_json(_columns(after)), new.adds + kept.adds,
+                        version=version, replace_days=plan.replace, user_metadata=encode_commit_metadata(after, info),
+                        app_txn=(run_app_id(req.run_id), 0) if req.run_id else None, storage_options=opts)
                 committed = True
                 break
             except delta_log.VersionTaken:
@@ -144,7 +151,9 @@ def write_portable(req: WriteRequest) -> WriteResult:
         _quiet(fs.delete_dir, staging)
     result_version = version + 1
     try:
-        delta_log.set_properties(req.uri, after, opts)
+        with portable_commit(req.uri, opts) as held:  # a metadata-only delta-rs commit: the same rule
+            held.ensure_held()
+            delta_log.set_properties(req.uri, after, opts)
     except Exception as exc:  # noqa: BLE001 - the data commit stands; its metadata holds the same state
         log.warning("could not refresh seeknal.* table properties of %s: %s", req.uri, exc)
     return WriteResult(result_version, sum(new.rows.values()), tuple(sorted(new.days)), after.schema_version,
