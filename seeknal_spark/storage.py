@@ -92,6 +92,13 @@ def is_s3(uri: Any) -> bool:
     return isinstance(uri, str) and uri.startswith(_S3_SCHEMES)
 
 
+def is_local(uri: str) -> bool:
+    """True for a local path or a ``file:`` URI (a file system whose file statuses cost microseconds)."""
+    from urllib.parse import urlparse
+
+    return urlparse(uri).scheme in ("", "file")
+
+
 def hadoop_uri(uri: str) -> str:
     """The URI Spark/Hadoop reads: ``s3://b/p`` -> ``s3a://b/p`` (other URIs unchanged)."""
     return "s3a://" + uri.split("://", 1)[1] if is_s3(uri) else uri

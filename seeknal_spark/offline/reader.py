@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import TYPE_CHECKING, Dict, List, Mapping, Optional
+from typing import TYPE_CHECKING, Dict, List, Mapping, Optional, Sequence
 
 from seeknal_spark import storage
 from seeknal_spark.errors import StoreError
@@ -19,10 +19,10 @@ from seeknal_spark.offline.layout import PARTITION_COL, SEQ_COL, SEQ_FILE_PATTER
 from seeknal_spark.timeutil import utc_date as py_utc_date
 
 if TYPE_CHECKING:  # pragma: no cover
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import DataFrame, DataFrameReader, SparkSession
     from pyspark.sql.types import StructType
 
-__all__ = ["read_table", "read_live_files"]
+__all__ = ["read_table", "read_live_files", "scan_files"]
 
 
 def read_table(spark: "SparkSession", uri: str, event_time_col: str, *, version: Optional[int] = None,
@@ -106,19 +106,17 @@ MAX_SEQ_SCANS = 32
 _LOCAL_PATHS_PER_SCAN = 32
 
 
-def _parquet(spark: "SparkSession", schema: "StructType", files: List[delta_log.LiveFile],
-             options: Optional[Mapping[str, str]], seq_from_names: bool = False) -> "DataFrame":
-    """Spark's Parquet scan of ``files`` (``s3a://`` with per-read S3 options for S3 tables).
+def scan_files(reader: "DataFrameReader", schema: "StructType", uris: Sequence[str],
+               seq_from_names: bool = False) -> "DataFrame":
+    """The Parquet files ``uris`` (Hadoop URIs) read with ``reader`` and ``schema``.
 
-    Local files (``file:`` URIs) are read as a union of scans of at most 32 paths each: their file statuses cost
-    microseconds, so listing them in the driver beats a listing job. Remote files keep one scan, whose listing
-    job lists them in parallel. ``seq_from_names``: add the write sequence number parsed from each row's file
-    name (``_metadata`` is a column of a scan, so it is read before the union)."""
+    Local files are read as a union of scans of at most 32 paths each: their file statuses cost microseconds, so
+    listing them in the driver beats a listing job. Remote files keep one scan, whose listing job lists them in
+    parallel. ``seq_from_names``: add the write sequence number parsed from each row's file name (``_metadata``
+    is a column of a scan, so it is read before the union)."""
     from pyspark.sql import functions as F
 
-    reader = spark.read.options(**storage.hadoop_options(options)) if storage.is_s3(files[0].uri) else spark.read
-    uris = [storage.hadoop_uri(f.uri) for f in files]
-    step = _LOCAL_PATHS_PER_SCAN if all(u.startswith("file:") for u in uris) else len(uris)
+    step = _LOCAL_PATHS_PER_SCAN if all(storage.is_local(u) for u in uris) else max(1, len(uris))
     scans = [reader.schema(schema).parquet(*uris[i:i + step]) for i in range(0, len(uris), step)]
     if seq_from_names:
         seq = F.regexp_extract(F.col("_metadata.file_name"), SEQ_FILE_PATTERN, 1)
@@ -127,6 +125,13 @@ def _parquet(spark: "SparkSession", schema: "StructType", files: List[delta_log.
     for scan in scans[1:]:
         out = out.unionByName(scan)
     return out
+
+
+def _parquet(spark: "SparkSession", schema: "StructType", files: List[delta_log.LiveFile],
+             options: Optional[Mapping[str, str]], seq_from_names: bool = False) -> "DataFrame":
+    """Spark's Parquet scan of ``files`` (``s3a://`` with per-read S3 options for S3 tables)."""
+    reader = spark.read.options(**storage.hadoop_options(options)) if storage.is_s3(files[0].uri) else spark.read
+    return scan_files(reader, schema, [storage.hadoop_uri(f.uri) for f in files], seq_from_names)
 
 
 def _read_with_seq(spark: "SparkSession", schema: "StructType", files: List[delta_log.LiveFile],

@@ -37,7 +37,7 @@ from seeknal_spark.offline.frames import utc_date
 from seeknal_spark.offline.layout import PARTITION_COL, SEQ_COL, STAGING_DIR, data_file_name
 from seeknal_spark.offline.parquet_stats import file_stats_json
 from seeknal_spark.offline.plan import DayPlan, kept_rows, plan_days
-from seeknal_spark.offline.reader import read_live_files
+from seeknal_spark.offline.reader import read_live_files, scan_files
 from seeknal_spark.offline.state import GroupState, WriteInfo, encode_commit_metadata
 from seeknal_spark.offline.write_stats import staged_stats
 from seeknal_spark.offline.writer_lease import portable_commit, refuse_if_native_writer
@@ -45,6 +45,7 @@ from seeknal_spark.offline.writer import WriteRequest, WriteResult, check_keys, 
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import DataFrame, DataFrameReader
+    from pyspark.sql.types import StructType
 
 __all__ = ["write_portable", "MAX_ATTEMPTS"]
 
@@ -199,7 +200,7 @@ def _stage_new_rows(req: WriteRequest, after: GroupState, fs: pafs.FileSystem, r
     from pyspark.sql.types import DateType, StructField, StructType
 
     schema = StructType(req.df.schema.fields + [StructField(PARTITION_COL, DateType())])
-    staged = _read(req).schema(schema).parquet(_uri(req.uri, rel)).select(*req.df.columns)
+    staged = _scan_staged(req, fs, root, rel, schema).select(*req.df.columns)
     check_results: Dict[str, object] = {}
     for name, check in req.checks.items():
         check_results[name] = check(staged)
@@ -234,13 +235,25 @@ def _stage_kept_rows(req: WriteRequest, after: GroupState, table: Optional[objec
     new_paths = [_uri(req.uri, a.path) for a in new.adds
                  if dt.date.fromisoformat(a.partition_values[PARTITION_COL]) in days]
     schema = StructType(req.df.schema.fields + [StructField(PARTITION_COL, DateType())])
-    replaced = (_read(req).schema(schema).parquet(*new_paths) if new_paths
+    replaced = (scan_files(_read(req), schema, new_paths) if new_paths
                 else spark.createDataFrame([], schema)).select(*req.df.columns)
     ts = after.event_time_col
     kept = kept_rows(stored, replaced, list(after.join_keys), ts, req.mode, req.start, req.end, seq_col=SEQ_COL)
     rel = f"{STAGING_DIR}/{writer_id}/kept{attempt}"
     _write_parquet(kept.withColumn(PARTITION_COL, utc_date(F.col(ts))), _uri(req.uri, rel), req)
     return _move(fs, root, f"{root}/{rel}", writer_id, f"k{attempt}", seq)
+
+
+def _scan_staged(req: WriteRequest, fs: pafs.FileSystem, root: str, rel: str, schema: "StructType") -> "DataFrame":
+    """The rows staged under ``rel``: a local table's files by name (listed here, see ``scan_files``), else the
+    directory (one listing job)."""
+    if storage.is_local(req.uri):
+        infos = fs.get_file_info(pafs.FileSelector(f"{root}/{rel}", recursive=True, allow_not_found=True))
+        names = sorted(i.path[len(root) + 1:] for i in infos
+                       if i.type == pafs.FileType.File and i.base_name.endswith(".parquet"))
+        if names:
+            return scan_files(_read(req), schema, [_uri(req.uri, n) for n in names])
+    return _read(req).schema(schema).parquet(_uri(req.uri, rel))
 
 
 def _uri(table_uri: str, rel: str) -> str:
