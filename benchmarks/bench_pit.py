@@ -198,7 +198,7 @@ def main(argv: List[str]) -> int:
     group, spine_path = generate(spark, args, root)
     spark.read.parquet(spine_path).count()  # warm up the JVM's readers before timing
     outs = {k: str(root / f"out_{k}") for k in "abcde"}
-    labels = {"a": "(a) seeknal_spark windowed as-of", "b": "(b) equi-join + row_number (Feast)",
+    labels = {"a": "(a) seeknal_spark engine='spark'", "b": "(b) equi-join + row_number (Feast)",
               "c": "(c) DuckDB ASOF LEFT JOIN", "d": "(d) seeknal_spark engine='duckdb'",
               "e": "(e) DuckDB ASOF LEFT JOIN, no tie handling"}
     best = timed_interleaved({

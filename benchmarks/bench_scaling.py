@@ -65,12 +65,16 @@ def main(argv: List[str]) -> int:
     p.add_argument("--sizes", default="1000000,10000000")
     p.add_argument("--skip-spark-above", type=int, default=10 ** 12, help="no Spark engine run above this size")
     p.add_argument("--workdir", default=None)
+    p.add_argument("--warmup", type=int, default=100_000,
+                   help="rows of one untimed round first, so the JVM's start-up is not billed to the first size (0: none)")
     args = p.parse_args(argv)
     from seeknal_spark.session import local_session
 
     root = Path(args.workdir or tempfile.mkdtemp(prefix="bench_scaling_"))
     root.mkdir(parents=True, exist_ok=True)
     spark = local_session(app_name="bench_scaling", extra={"spark.driver.memory": "6g"})
+    if args.warmup:
+        one_size(spark, args.warmup, root / "warmup", False)
     results = {}
     for n in [int(s) for s in args.sizes.split(",")]:
         results[n] = one_size(spark, n, root, n > args.skip_spark_above)
