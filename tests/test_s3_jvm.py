@@ -14,7 +14,6 @@ import json
 import os
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 from tests.support.independent import read_delta
@@ -22,7 +21,7 @@ from tests.support.jvm import REPO
 from tests.support.oracle import OverwriteAppendOracle
 from tests.support.s3 import TEST_SECRET, all_objects, make_bucket
 from tests.support.s3 import s3_endpoint  # noqa: F401 - the session fixture
-from tests.support.s3_jvm import result_of, run_s3_jvm, s3_jvm_command
+from tests.support.s3_jvm import reap, result_of, run_s3_jvm, s3_jvm_command, wait_for
 
 D1, D2, D3 = dt.datetime(2024, 3, 1), dt.datetime(2024, 3, 2), dt.datetime(2024, 3, 3)
 WRITE1 = [(u, D1 + dt.timedelta(hours=8), u * 10) for u in (1, 2, 3)] + \
@@ -218,15 +217,6 @@ write(7, hang)                                  # killed while holding the lease
 '''
 
 
-def _wait_for(path: Path, procs, timeout: float = 600) -> None:
-    start = time.time()
-    while not path.exists():
-        dead = [p for p in procs if p.poll() is not None]
-        assert not dead, f"a writer exited early (exit {dead[0].returncode}) before {path.name}"
-        assert time.time() - start < timeout, f"timed out waiting for {path.name}"
-        time.sleep(0.2)
-
-
 def test_delta_jvm_single_writer_rule_on_s3_two_processes(s3_endpoint, tmp_path):
     from seeknal_spark.offline import delta_log
 
@@ -240,9 +230,9 @@ def test_delta_jvm_single_writer_rule_on_s3_two_processes(s3_endpoint, tmp_path)
             procs.append(subprocess.Popen(argv, env=child_env, stdout=logs[-1], stderr=subprocess.STDOUT,
                                           text=True, cwd=str(REPO)))
         w1, w2 = procs
-        _wait_for(tmp_path / "w2_refused", procs)
+        wait_for(tmp_path / "w2_refused", procs)
         (tmp_path / "w1_go").write_text("x")
-        _wait_for(tmp_path / "w2_holding", [w1, w2])
+        wait_for(tmp_path / "w2_holding", [w1, w2])
         lease_key = "fs/default/g/_seeknal_writer_lease.json"
         assert lease_key in all_objects(s3_endpoint, bucket)
         os.kill(w2.pid, signal.SIGKILL)
@@ -250,12 +240,7 @@ def test_delta_jvm_single_writer_rule_on_s3_two_processes(s3_endpoint, tmp_path)
         (tmp_path / "w2_killed").write_text("x")
         assert w1.wait(timeout=600) == 0, (tmp_path / "w1.log").read_text()[-6000:]
     finally:
-        for proc in procs:
-            if proc.poll() is None:
-                os.kill(proc.pid, signal.SIGKILL)
-                proc.wait()
-        for log in logs:
-            log.close()
+        reap(procs, logs)
     first = result_of((tmp_path / "w1.log").read_text())
     second = result_of((tmp_path / "w2.log").read_text())
 

@@ -10,18 +10,14 @@ independent reader, DuckDB's delta extension, against a plain-Python oracle).
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
-import time
-from pathlib import Path
 
 from tests.support.independent import read_delta
 from tests.support.jvm import REPO
 from tests.support.s3 import all_objects, make_bucket, s3_child_command
 from tests.support.s3 import s3_endpoint  # noqa: F401 - the session fixture
 from tests.support.s3_hold import HoldingProxy
-from tests.support.s3_jvm import result_of, s3_jvm_command
+from tests.support.s3_jvm import reap, result_of, s3_jvm_command, wait_for
 from tests.test_s3_jvm import _ROLE, _download
 
 _PORTABLE = _ROLE + '''
@@ -54,15 +50,6 @@ print("RESULT " + json.dumps(out), flush=True)
 '''
 
 
-def _wait_for(what, procs, timeout: float = 600) -> None:
-    start = time.time()
-    while not (what.is_set() if hasattr(what, "is_set") else what.exists()):
-        dead = [p for p in procs if p.poll() is not None]
-        assert not dead, f"a writer exited early (exit {dead[0].returncode}) before {what}"
-        assert time.time() - start < timeout, f"timed out waiting for {what}"
-        time.sleep(0.2)
-
-
 def _row(user: int):
     return [user, f"2024-03-01T{user:02d}:00:00", user]
 
@@ -82,19 +69,14 @@ def test_native_and_portable_writers_on_one_s3_table_lose_no_commit(s3_endpoint,
                 procs.append(subprocess.Popen(argv, env=child_env, stdout=logs[-1], stderr=subprocess.STDOUT,
                                               text=True, cwd=str(REPO)))
             portable, native = procs
-            _wait_for(proxy.held, procs)                 # the native commit checked its version and is on the wire
+            wait_for(proxy.held, procs)                 # the native commit checked its version and is on the wire
             (tmp_path / "p_go").write_text("x")           # the portable writer commits now
-            _wait_for(tmp_path / "p_first_done", procs)
+            wait_for(tmp_path / "p_first_done", procs)
             proxy.release()                              # the native commit's PUT reaches S3
             for name, proc in (("portable", portable), ("native", native)):
                 assert proc.wait(timeout=600) == 0, (tmp_path / f"{name}.log").read_text()[-6000:]
         finally:
-            for proc in procs:
-                if proc.poll() is None:
-                    os.kill(proc.pid, signal.SIGKILL)
-                    proc.wait()
-            for log in logs:
-                log.close()
+            reap(procs, logs)
     port = result_of((tmp_path / "portable.log").read_text())
     nat = result_of((tmp_path / "native.log").read_text())
     assert (port["native_path"], nat["native_path"]) == (False, True)

@@ -22,7 +22,8 @@ import socket
 import subprocess
 import sys
 import textwrap
-from typing import Dict, List, Mapping, Optional, Tuple
+import time
+from typing import IO, Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import pytest
 
@@ -108,3 +109,25 @@ def result_of(stdout: str) -> dict:
     lines = [line for line in stdout.splitlines() if line.startswith("RESULT ")]
     assert lines, stdout[-3000:]
     return json.loads(lines[-1][len("RESULT "):])
+
+
+def wait_for(what: Any, procs: Sequence[subprocess.Popen], timeout: float = 600) -> None:
+    """Wait until ``what`` (a path, or an event with ``is_set``) exists or is set; fail when a child exits first."""
+    start = time.time()
+    while not (what.is_set() if hasattr(what, "is_set") else what.exists()):
+        dead = [p for p in procs if p.poll() is not None]
+        assert not dead, f"a writer exited early (exit {dead[0].returncode}) before {what}"
+        assert time.time() - start < timeout, f"timed out waiting for {what}"
+        time.sleep(0.2)
+
+
+def reap(procs: Sequence[subprocess.Popen], logs: Sequence[IO[Any]]) -> None:
+    """Kill the children still running and close their log files (a test's ``finally``)."""
+    import signal
+
+    for proc in procs:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+    for log in logs:
+        log.close()
