@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.s3 import s3_endpoint  # noqa: F401 - the loopback S3 fixture, registered once for every test
+
 REPO = Path(__file__).resolve().parents[1]
 os.environ.setdefault("SEEKNAL_CONF_DIR", str(REPO / "conf"))
 

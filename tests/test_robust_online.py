@@ -23,7 +23,6 @@ from seeknal_spark.errors import DefinitionError, StoreError
 from seeknal_spark.serving import OnlineFeatures, ServingSource, publish_online_table
 from seeknal_spark.serving.location import LocalDir
 from tests.support.s3 import make_bucket
-from tests.support.s3 import s3_endpoint  # noqa: F401 - the session fixture
 
 
 def _group(root, name, keys, spark, rows, schema):

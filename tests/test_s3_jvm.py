@@ -20,7 +20,6 @@ from tests.support.independent import read_delta
 from tests.support.jvm import REPO
 from tests.support.oracle import OverwriteAppendOracle
 from tests.support.s3 import TEST_SECRET, all_objects, make_bucket
-from tests.support.s3 import s3_endpoint  # noqa: F401 - the session fixture
 from tests.support.s3_jvm import reap, result_of, run_s3_jvm, s3_jvm_command, wait_for
 
 D1, D2, D3 = dt.datetime(2024, 3, 1), dt.datetime(2024, 3, 2), dt.datetime(2024, 3, 3)

@@ -15,7 +15,6 @@ import subprocess
 from tests.support.independent import read_delta
 from tests.support.jvm import REPO
 from tests.support.s3 import all_objects, make_bucket, s3_child_command
-from tests.support.s3 import s3_endpoint  # noqa: F401 - the session fixture
 from tests.support.s3_hold import HoldingProxy
 from tests.support.s3_jvm import reap, result_of, s3_jvm_command, wait_for
 from tests.test_s3_jvm import _ROLE, _download

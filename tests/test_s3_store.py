@@ -21,7 +21,6 @@ from seeknal_spark.errors import StoreError
 from tests.support.s3 import TEST_SECRET, all_objects, make_bucket, run_with_s3_session, s3_child_command
 from tests.support.jvm import REPO
 from tests.support.oracle import OverwriteAppendOracle
-from tests.support.s3 import s3_endpoint  # noqa: F401 - the session fixture
 
 D1, D2, D3 = dt.datetime(2024, 3, 1), dt.datetime(2024, 3, 2), dt.datetime(2024, 3, 3)
 WRITE1 = [(u, D1 + dt.timedelta(hours=10), u * 100 + 10) for u in (1, 2, 3)] + \

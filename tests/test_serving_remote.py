@@ -19,7 +19,6 @@ from seeknal_spark import (
 from seeknal_spark.errors import StoreError
 from seeknal_spark.serving import ChecksumError, OnlineFeatures, ServingSource, publish_online_table
 from tests.support.s3 import make_bucket
-from tests.support.s3 import s3_endpoint  # noqa: F401 - the session fixture
 
 UTC = dt.timezone.utc
 

@@ -20,7 +20,6 @@ from seeknal_spark.errors import ConcurrentWriteError
 from seeknal_spark.offline.writer_lease import (COMMITS_DIR, LEASE_NAME, PortableCommit, WriterLease,
                                                 refuse_if_native_writer)
 from tests.support.s3 import all_objects, make_bucket
-from tests.support.s3 import s3_endpoint  # noqa: F401 - the session fixture
 
 
 def _keys(endpoint, bucket):
