@@ -7,11 +7,15 @@ Usage::
     python scripts/jars.py delta-spark35 --csv      # comma-separated, for spark.jars / spark-submit --jars
     python scripts/jars.py --for-pyspark            # the Delta profile matching the installed pyspark
     python scripts/jars.py --for-pyspark --s3 --conf    # Delta + hadoop-aws (Delta-JVM sessions on s3a://)
+    python scripts/jars.py --artifact io.delta:delta-spark_4.2_2.13:4.4.0 --csv   # any version (spark-submit.sh)
 
 The profiles live in ``jvm/pom.xml``. Resolution runs
 ``mvn -q -f jvm/pom.xml -P <profile> dependency:copy-dependencies -DincludeScope=runtime`` into a temporary
 directory beside the cache entry, then renames it to ``<cache>/jars/<profile>-<hash of the pom>`` (atomic: a
-half-resolved directory is never seen, and an edit of the pom gives a new entry). Maven uses whatever mirror the
+half-resolved directory is never seen, and an edit of the pom gives a new entry). ``--artifact`` resolves one
+Maven coordinate the same way (for a cluster's own Spark line, see ``spark-submit.sh``): its runtime dependencies
+of the artifact's own group only (Scala, Spark, Hadoop come with Spark), cached as
+``<cache>/jars/artifact-<hash of the coordinate>``. Maven uses whatever mirror the
 machine's ``~/.m2/settings.xml`` names. The cache root is ``$SEEKNAL_SPARK_CACHE`` or ``~/.cache/seeknal_spark``.
 
 Standard library only: this runs before any project environment exists.
@@ -22,12 +26,13 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence
 
 REPO = Path(__file__).resolve().parents[1]
 POM = REPO / "jvm" / "pom.xml"
@@ -85,31 +90,60 @@ def resolve(profile: str, pom: Path = POM, mvn: Optional[str] = None, quiet: boo
         raise JarResolutionError(f"unknown jar profile {profile!r}; jvm/pom.xml has {list(PROFILES)}")
     target = jar_dir(profile, pom)
     if not target.is_dir():
-        _resolve_into(profile, pom, target, mvn, quiet)
+        _resolve_into(f"jvm/pom.xml profile {profile}", pom, target, mvn, quiet, ["-P", profile])
+    return _jars_in(target)
+
+
+def resolve_artifact(coordinate: str, mvn: Optional[str] = None, quiet: bool = True) -> List[str]:
+    """The jars of one Maven coordinate ``group:artifact:version`` and of its runtime dependencies in the same
+    group (e.g. delta-spark, delta-storage, delta-kernel-* for ``io.delta:...``), resolved once and cached."""
+    parts = coordinate.split(":")
+    if len(parts) != 3 or not all(re.fullmatch(r"[A-Za-z0-9_.\-]+", p) for p in parts):
+        raise ValueError(f"bad Maven coordinate {coordinate!r}: expected GROUP:ARTIFACT:VERSION")
+    group, artifact, version = parts
+    digest = hashlib.sha256(f"{coordinate} own-group".encode()).hexdigest()[:16]
+    target = cache_root() / "jars" / f"artifact-{digest}"
+    if not target.is_dir():
+        with tempfile.TemporaryDirectory() as work:
+            pom = Path(work) / "pom.xml"
+            pom.write_text(
+                '<project xmlns="http://maven.apache.org/POM/4.0.0"><modelVersion>4.0.0</modelVersion>'
+                "<groupId>seeknal</groupId><artifactId>artifact-jars</artifactId><version>1</version>"
+                f"<packaging>pom</packaging><dependencies><dependency><groupId>{group}</groupId>"
+                f"<artifactId>{artifact}</artifactId><version>{version}</version></dependency></dependencies>"
+                "</project>")
+            _resolve_into(coordinate, pom, target, mvn, quiet, [f"-DincludeGroupIds={group}"])
+    return _jars_in(target)
+
+
+def _jars_in(target: Path) -> List[str]:
     jars = sorted(str(p) for p in target.glob("*.jar"))
     if not jars:
         raise JarResolutionError(f"{target} holds no jars; delete it and run again")
     return jars
 
 
-def _resolve_into(profile: str, pom: Path, target: Path, mvn: Optional[str], quiet: bool) -> None:
+def _resolve_into(profile: str, pom: Path, target: Path, mvn: Optional[str], quiet: bool,
+                  extra: Sequence[str] = ()) -> None:
+    """Run Maven's copy-dependencies for ``profile`` (a pom profile, or the name of an ``--artifact`` pom) into a
+    temporary directory, then rename it to ``target``."""
     mvn = shutil.which(mvn or "mvn")
     if not mvn:
         raise JarResolutionError("Maven ('mvn') is not on PATH: install Maven 3.6+ (e.g. apt-get install maven) "
-                                 "or put the jars of jvm/pom.xml profile " + profile + " in spark.jars yourself")
+                                 "or put the jars of " + profile + " in spark.jars yourself")
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
-        cmd = [mvn, "-B", "-f", str(pom), "-P", profile, "dependency:copy-dependencies",
+        cmd = [mvn, "-B", "-Dstyle.color=never", "-f", str(pom), *extra, "dependency:copy-dependencies",
                "-DincludeScope=runtime", f"-DoutputDirectory={tmp}"]
         if quiet:
             cmd.insert(1, "-q")
         done = subprocess.run(cmd, capture_output=True, text=True)
         if done.returncode != 0:
             tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-20:])
-            raise JarResolutionError(f"mvn failed for profile {profile} (exit {done.returncode}):\n{tail}")
+            raise JarResolutionError(f"mvn failed for {profile} (exit {done.returncode}):\n{tail}")
         if not any(tmp.glob("*.jar")):
-            raise JarResolutionError(f"mvn resolved no jars for profile {profile}")
+            raise JarResolutionError(f"mvn resolved no jars for {profile}")
         try:
             os.rename(tmp, target)
         except OSError:
@@ -145,6 +179,8 @@ def _installed_pyspark() -> str:
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("profile", nargs="?", help=f"one of {', '.join(PROFILES)}")
+    parser.add_argument("--artifact", metavar="GROUP:ARTIFACT:VERSION",
+                        help="resolve this Maven coordinate (and its runtime dependencies of the same group)")
     parser.add_argument("--for-pyspark", action="store_true",
                         help="the Delta profile matching the pyspark this python imports")
     parser.add_argument("--s3", action="store_true",
@@ -153,6 +189,17 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--conf", action="store_true",
                         help="print spark-submit --conf arguments for a Delta session (Delta profiles)")
     args = parser.parse_args(argv)
+    if args.artifact:
+        try:
+            jars = resolve_artifact(args.artifact)
+        except ValueError as exc:
+            print(f"jars.py: {exc}", file=sys.stderr)
+            return 2
+        except JarResolutionError as exc:
+            print(f"jars.py: {exc}", file=sys.stderr)
+            return 1
+        print(",".join(jars) if args.csv else "\n".join(jars))
+        return 0
     try:
         profile = delta_profile(_installed_pyspark()) if args.for_pyspark else args.profile
         if not profile:

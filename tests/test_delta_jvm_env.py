@@ -61,6 +61,25 @@ def test_unknown_spark_line_names_the_known_ones():
         jars.delta_jars("3.4.1")
 
 
+
+def test_any_delta_coordinate_resolves_to_its_own_group_only(tmp_path, monkeypatch):
+    """spark-submit.sh's coordinate for a cluster's Spark line (scripts/delta_jars.sh -> jars.py --artifact)."""
+    import subprocess
+
+    jars = jars_module()
+    with pytest.raises(ValueError, match="GROUP:ARTIFACT:VERSION"):
+        jars.resolve_artifact("io.delta:delta-spark</version>:1")
+    monkeypatch.setenv("SEEKNAL_SPARK_CACHE", str(tmp_path / "cache"))
+    script = Path(jars.__file__).with_name("delta_jars.sh")
+    done = subprocess.run([str(script), "io.delta:delta-spark_2.12:3.3.2"], capture_output=True, text=True)
+    if done.returncode == 1 and not os.environ.get("CI"):
+        pytest.skip(f"Maven unavailable outside CI: {done.stderr[-300:]}")
+    assert done.returncode == 0, done.stderr
+    names = sorted(Path(j).name for j in done.stdout.strip().split(","))
+    assert names == ["delta-spark_2.12-3.3.2.jar", "delta-storage-3.3.2.jar"]  # no Scala, Spark or Hadoop jars
+    assert jars.resolve_artifact("io.delta:delta-spark_2.12:3.3.2", mvn="/nonexistent/mvn") == \
+        done.stdout.strip().split(",")  # cached: no Maven needed again
+
 def test_delta_jvm_session_writes_and_reads_format_delta(tmp_path):
     out = tmp_path / "delta_jvm_table"
     done = run_with_delta_session("""
