@@ -121,9 +121,14 @@ def scan_files(reader: "DataFrameReader", schema: "StructType", uris: Sequence[s
     if seq_from_names:
         seq = F.regexp_extract(F.col("_metadata.file_name"), SEQ_FILE_PATTERN, 1)
         scans = [scan.withColumn(SEQ_COL, F.when(seq == "", F.lit(0)).otherwise(seq).cast("long")) for scan in scans]
-    out = scans[0]
-    for scan in scans[1:]:
-        out = out.unionByName(scan)
+    return _union(scans)
+
+
+def _union(frames: Sequence["DataFrame"]) -> "DataFrame":
+    """The rows of every frame (same columns, matched by name)."""
+    out = frames[0]
+    for frame in frames[1:]:
+        out = out.unionByName(frame)
     return out
 
 
@@ -144,10 +149,7 @@ def _read_with_seq(spark: "SparkSession", schema: "StructType", files: List[delt
     if len(by_seq) <= MAX_SEQ_SCANS:
         frames = [_parquet(spark, schema, group, options).withColumn(SEQ_COL, F.lit(seq).cast("long"))
                   for seq, group in sorted(by_seq.items())]
-        out = frames[0]
-        for frame in frames[1:]:
-            out = out.unionByName(frame)
-        return out
+        return _union(frames)
     return _parquet(spark, schema, files, options, seq_from_names=True)
 
 
