@@ -39,8 +39,9 @@ def read_table(spark: "SparkSession", uri: str, event_time_col: str, *, version:
     from pyspark.sql import functions as F
     from pyspark.sql.types import StructType
 
-    from seeknal_spark.session import has_delta_jvm
+    from seeknal_spark.session import has_delta_jvm, require_s3_filesystem
 
+    require_s3_filesystem(spark, uri, storage_options)  # before any job
     if has_delta_jvm(spark):
         return _read_delta(spark, uri, event_time_col, version, start, end, with_seq, min_date, storage_options)
     table = delta_log.open_table(uri, version, storage_options)

@@ -129,8 +129,9 @@ def row_key(row: Dict[str, object], cols: Sequence[str]) -> str:
 
 def write(req: WriteRequest) -> WriteResult:
     """Write ``req`` with Spark's Delta writer on sessions with Delta's JVM side, else the portable path."""
-    from seeknal_spark.session import has_delta_jvm
+    from seeknal_spark.session import has_delta_jvm, require_s3_filesystem
 
+    require_s3_filesystem(req.df.sparkSession, req.uri, req.storage_options)  # before any job or commit
     if has_delta_jvm(req.df.sparkSession):
         from seeknal_spark.offline.write_native import write_native
 
